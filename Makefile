@@ -1,0 +1,37 @@
+# bpnet: `make test` and `make demo` each set everything up on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+# Test extras: the optional backends that install on a CPU-only machine.
+# torch==2.13.0 is pinned so pip takes the CPU build (an unpinned torch pulls CUDA).
+EXTRAS_TEST := "torch==2.13.0" "jax[cpu]" "dask[array]" distributed
+
+.PHONY: all venv test demo lint bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q $(EXTRAS_TEST) || echo "note: optional test backends not installed; their tests will skip"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check bpnet tests benchmarks examples
+
+test: venv lint
+	$(PY) -m pytest -q tests
+
+demo: venv
+	$(PY) examples/demo.py
+
+bench: venv
+	$(PY) -m pytest benchmarks --benchmark-columns=median,iqr,rounds --benchmark-sort=name
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info

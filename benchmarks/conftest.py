@@ -1,0 +1,1 @@
+"""pytest-benchmark suites: `pytest benchmarks` (kept out of `make test`)."""

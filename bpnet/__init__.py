@@ -1,0 +1,25 @@
+"""bpnet: multilayer perceptrons trained by backpropagation, written once against
+the Python Array API standard so the same kernels run on NumPy, CuPy, PyTorch,
+JAX, Dask and array-api-strict."""
+
+from ._namespace import BACKENDS, cuda_available, get_namespace, to_numpy
+from .activations import ACTIVATIONS
+from .losses import LOSSES
+from .model import MLP
+from .numerical import GradcheckReport, gradcheck
+from .train import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "BACKENDS",
+    "LOSSES",
+    "MLP",
+    "GradcheckReport",
+    "History",
+    "cuda_available",
+    "get_namespace",
+    "gradcheck",
+    "to_numpy",
+]

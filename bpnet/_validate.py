@@ -1,0 +1,286 @@
+"""Input checks for every public entry point.
+
+Each function either returns the input converted to what the kernels expect, or
+raises a ``ValueError``/``TypeError`` that says what was wrong and what was
+expected.  Nothing here changes any state, so a failed call leaves the user's
+model exactly as it was.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._namespace import array_backend, device_of, to_device
+
+Array = Any
+
+
+def check_layer_sizes(layer_sizes: Any) -> tuple[int, ...]:
+    """``layer_sizes`` as a tuple of at least two positive ints (input ... output)."""
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
+        if not (isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim == 1):
+            raise TypeError(
+                "layer_sizes must be a sequence of ints such as [64, 128, 10] "
+                f"(input, hidden..., output), got {type(layer_sizes).__name__}"
+            )
+    sizes = list(layer_sizes)
+    if len(sizes) < 2:
+        raise ValueError(
+            "layer_sizes needs at least two entries (input and output sizes), "
+            f"got {len(sizes)}: {sizes!r}"
+        )
+    for i, s in enumerate(sizes):
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"layer_sizes[{i}] must be an int, got {s!r}")
+        if s < 1:
+            raise ValueError(f"layer_sizes[{i}] must be a positive int, got {s}")
+    return tuple(int(s) for s in sizes)
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False):
+    """``value`` as a positive number (an int when ``integer``)."""
+    if value is None and allow_none:
+        return None
+    kind = "an int" if integer else "a number"
+    ok_type = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        raise TypeError(f"{name} must be {kind} > 0, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be {kind} > 0, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0, got {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+    return int(seed)
+
+
+def check_same_source(**arrays: Any) -> None:
+    """Refuse arrays of two different libraries, or of one library on two devices.
+
+    NumPy arrays (and lists) are host data and mix with anything.
+    """
+    seen: dict[str, tuple[str, Any]] = {}
+    for name, x in arrays.items():
+        backend = array_backend(x)
+        if backend in (None, "numpy"):
+            continue
+        dev = device_of(x)
+        for other, (b, d) in seen.items():
+            if b != backend:
+                raise TypeError(
+                    f"{other} is a {b} array but {name} is a {backend} array; pass arrays "
+                    "of one library in one call (NumPy arrays are accepted with any)"
+                )
+            if d != dev:
+                raise ValueError(
+                    f"{other} is on device {d!r} but {name} is on device {dev!r}; "
+                    "move them to one device first"
+                )
+        seen[name] = (backend, dev)
+
+
+def _numeric_host(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be a numeric array, could not convert it: {exc}") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
+    return arr
+
+
+def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, ModuleType]:
+    """(array, namespace to check it with): backend arrays stay where they are,
+    everything else becomes a host NumPy array."""
+    kind = array_backend(x)
+    if kind is not None and kind != "numpy":
+        if kind != backend:
+            raise TypeError(
+                f"{name} is a {kind} array but this network runs on {backend}; pass a "
+                f"NumPy array or a {backend} array"
+            )
+        if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        return x, xp
+    return _numeric_host(x, name), np
+
+
+def _all(ns: ModuleType, cond: Array) -> bool:
+    from ._namespace import to_numpy
+
+    return bool(to_numpy(ns.all(cond)))
+
+
+def as_input(
+    X: Any, *, n_features: int, backend: str, xp: ModuleType, device: Any, dtype: Any,
+    name: str = "X",
+) -> Array:
+    """Check ``X`` and return it as a (N, n_features) array of the network's
+    backend, device and dtype.
+
+    Raises
+    ------
+    TypeError
+        Not numeric, or an array of another library.
+    ValueError
+        Not 2-D, empty, wrong number of features, or holding NaN/inf.
+    """
+    x, ns = _source(X, name, backend, xp)
+    if x.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if x.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features={n_features}), got shape "
+            f"{tuple(x.shape)}{hint}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples; expected at least one row")
+    if x.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {x.shape[1]} features but the network's input layer expects "
+            f"{n_features}; X must have shape (n_samples, {n_features})"
+        )
+    if ns.isdtype(x.dtype, "real floating") and not _all(ns, ns.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values; all inputs must be finite")
+    return _to_backend(x, ns, xp, device, dtype)
+
+
+def _to_backend(x: Array, ns: ModuleType, xp: ModuleType, device: Any, dtype: Any) -> Array:
+    if ns is np and xp is not np:
+        np_dtype = np.float32 if "32" in str(dtype) else np.float64
+        return xp.asarray(np.ascontiguousarray(x, dtype=np_dtype), device=device)
+    if x.dtype != dtype:
+        x = xp.astype(x, dtype)
+    return to_device(x, device)
+
+
+def as_targets(
+    Y: Any, *, loss: Any, n_outputs: int, n_samples: int, backend: str, xp: ModuleType,
+    device: Any, dtype: Any, name: str = "Y",
+) -> Array:
+    """Check ``Y`` against what ``loss`` expects and return it as (N, k) floats of
+    the network's backend, device and dtype (one-hot for cross-entropy labels).
+
+    Raises
+    ------
+    TypeError
+        Not numeric, or an array of another library.
+    ValueError
+        Wrong length or shape, NaN/inf, or values the loss cannot take (labels
+        outside [0, k), logistic targets not in {-1, +1}, BCE targets outside [0, 1]).
+    """
+    y, ns = _source(Y, name, backend, xp)
+    k = n_outputs
+    if y.ndim not in (1, 2) or y.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} must have one row per sample of X ({n_samples}), got shape "
+            f"{tuple(y.shape)}"
+        )
+    floating = ns.isdtype(y.dtype, "real floating")
+    if floating and not _all(ns, ns.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
+    kind = loss.targets
+    if kind == "labels" and y.ndim == 1:
+        if floating and not _all(ns, y == ns.round(y)):
+            raise ValueError(
+                f"{name} must hold integer class labels in [0, {k}) for loss "
+                f"'cross_entropy', got non-integer values"
+            )
+        if not _all(ns, (y >= 0) & (y < k)):
+            raise ValueError(
+                f"{name} holds class labels outside [0, {k}); the output layer has {k} "
+                f"units, so labels must be integers 0..{k - 1}"
+            )
+        y_int = ns.astype(y, ns.int64 if ns is np else _int_dtype(ns))
+        classes = ns.arange(k, dtype=y_int.dtype, device=device_of(y_int))
+        y = ns.astype(ns.reshape(y_int, (-1, 1)) == classes, ns.float64 if ns is np else dtype)
+    else:
+        if y.ndim == 1:
+            if k != 1:
+                expected = (
+                    f"(n_samples,) integer labels or (n_samples, {k})"
+                    if kind == "labels" else f"(n_samples, {k})"
+                )
+                raise ValueError(
+                    f"{name} has shape {tuple(y.shape)} but the network has {k} outputs; "
+                    f"expected {expected}"
+                )
+            y = ns.reshape(y, (-1, 1))
+        if y.shape[1] != k:
+            raise ValueError(
+                f"{name} has {y.shape[1]} columns but the network has {k} outputs; "
+                f"expected shape (n_samples, {k})"
+            )
+        _check_values(y, ns, kind, loss.name, name, k)
+    return _to_backend(y, ns, xp, device, dtype)
+
+
+def _int_dtype(ns: ModuleType) -> Any:
+    return getattr(ns, "int64", None) or ns.int32
+
+
+def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str, k: int):
+    if kind == "sign" and not _all(ns, (y == 1) | (y == -1)):
+        raise ValueError(f"{name} must hold labels in {{-1, +1}} for loss {loss_name!r}")
+    if kind == "binary" and not _all(ns, (y >= 0) & (y <= 1)):
+        raise ValueError(f"{name} must hold targets in [0, 1] for loss {loss_name!r}")
+    if kind == "labels":
+        yf = ns.astype(y, ns.float64) if ns is np else y
+        ok = _all(ns, (yf >= 0) & (yf <= 1)) and _all(
+            ns, ns.abs(ns.sum(yf, axis=1) - 1) <= 1e-4
+        )
+        if not ok:
+            raise ValueError(
+                f"{name} of shape (n_samples, {k}) must be one-hot (or probability) rows "
+                f"in [0, 1] summing to 1 for loss 'cross_entropy'; for class indices pass "
+                "a 1-D array of integers"
+            )
+
+
+def check_params(
+    params: Any, expected: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]
+) -> list[tuple[Any, Any]]:
+    """Check a parameter tree against the network's shapes; returns a list of pairs."""
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise TypeError(
+            f"params must be a list of (W, b) pairs, got {type(params).__name__}"
+        )
+    if len(params) != len(expected):
+        raise ValueError(
+            f"params has {len(params)} layers but the network has {len(expected)}; expected "
+            f"{len(expected)} (W, b) pairs with shapes {[tuple(e) for e in expected]}"
+        )
+    checked = []
+    for l, (pair, (w_shape, b_shape)) in enumerate(zip(params, expected, strict=True), start=1):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(f"params[{l - 1}] must be a (W, b) pair")
+        W, b = pair
+        for tname, t, shape in ((f"W{l}", W, w_shape), (f"b{l}", b, b_shape)):
+            s = tuple(t.shape) if hasattr(t, "shape") else np.shape(t)
+            if tuple(s) != tuple(shape):
+                raise ValueError(
+                    f"{tname} has shape {tuple(s)} but the network expects {tuple(shape)}"
+                )
+        checked.append((W, b))
+    return checked

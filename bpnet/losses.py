@@ -1,0 +1,183 @@
+"""Losses, each fused with its output activation.
+
+A loss sees the output layer's pre-activation ``z`` (N, k) and the targets ``y``
+(N, k), already validated and converted to the net's dtype and device.  It
+returns the mean over the N samples of the per-sample cost and ``delta_L``, the
+gradient of that mean with respect to ``z`` (BP1).  Fusing the output activation
+with its loss gives the short, stable forms:
+
+==========================  ==============  ===================================
+loss                        output          delta_L (times N)
+==========================  ==============  ===================================
+``mse``                     identity        ``a - y``
+``mse``                     sigmoid / tanh  ``(a - y) * f'(z)``
+``logistic``                identity        ``-y * sigmoid(-y * a)``
+``cross_entropy``           softmax         ``softmax(z) - y``
+``binary_cross_entropy``    sigmoid         ``sigmoid(z) - y``
+==========================  ==============  ===================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .activations import Activation, get_activation, sigmoid, softplus
+
+__all__ = ["LOSSES", "Loss", "get_loss", "log_softmax", "softmax"]
+
+Array = Any
+
+
+def log_softmax(z: Array, xp: ModuleType) -> Array:
+    """Row-wise ``log(softmax(z))`` with the row maximum subtracted (log-sum-exp)."""
+    shifted = z - xp.max(z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def softmax(z: Array, xp: ModuleType) -> Array:
+    """Row-wise softmax of ``z`` (N, k); never overflows."""
+    return xp.exp(log_softmax(z, xp))
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A mean-over-samples loss fused with its output activation.
+
+    Attributes
+    ----------
+    name : str
+    default_output : str
+        Output activation used when the user gives none.
+    outputs : tuple of str
+        Output activations this loss accepts.
+    targets : {"real", "sign", "labels", "binary"}
+        What the targets must be (checked at the public boundary).
+    value_and_delta : callable ``(z, y, out, xp) -> (loss, delta)``
+        ``loss`` is a 0-d array, ``delta`` is dLoss/dz of shape (N, k).
+    value : callable ``(z, y, out, xp) -> loss``
+        The loss alone (forward only).
+    predict : callable ``(z, out, xp) -> a``
+        The network output: probabilities for the cross-entropies.
+    """
+
+    name: str
+    default_output: str
+    outputs: tuple[str, ...]
+    targets: str
+    value_and_delta: Callable[[Array, Array, Activation, ModuleType], tuple[Array, Array]]
+    value: Callable[[Array, Array, Activation, ModuleType], Array]
+    predict: Callable[[Array, Activation, ModuleType], Array]
+
+
+def _n(z: Array) -> int:
+    return z.shape[0]
+
+
+# --- mse: (1/N) sum_n 1/2 ||a_n - y_n||^2 ------------------------------------
+def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    r = out.f(z, xp) - y
+    return 0.5 * xp.sum(r * r) / _n(z)
+
+
+def _mse_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+    a = out.f(z, xp)
+    r = a - y
+    loss = 0.5 * xp.sum(r * r) / _n(z)
+    delta = r if out.df is None else r * out.df(a, xp)
+    return loss, delta / _n(z)
+
+
+# --- logistic: (1/N) sum_n sum_k log(1 + exp(-y a)), y in {-1, +1} ------------
+def _logistic_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    return xp.sum(softplus(-y * z, xp)) / _n(z)
+
+
+def _logistic_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+    u = -y * z
+    loss = xp.sum(softplus(u, xp)) / _n(z)
+    return loss, (-y * sigmoid(u, xp)) / _n(z)
+
+
+# --- cross_entropy: (1/N) sum_n -log softmax(z_n)[label_n] ---------------------
+def _ce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    return -xp.sum(y * log_softmax(z, xp)) / _n(z)
+
+
+def _ce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+    logp = log_softmax(z, xp)
+    loss = -xp.sum(y * logp) / _n(z)
+    return loss, (xp.exp(logp) - y) / _n(z)
+
+
+# --- binary_cross_entropy: (1/N) sum_n sum_k -[y log s + (1-y) log(1-s)] -------
+def _bce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, stable for any z
+    return xp.sum(softplus(z, xp) - y * z) / _n(z)
+
+
+def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+    loss = xp.sum(softplus(z, xp) - y * z) / _n(z)
+    return loss, (sigmoid(z, xp) - y) / _n(z)
+
+
+def _predict_out(z: Array, out: Activation, xp: ModuleType) -> Array:
+    return out.f(z, xp)
+
+
+def _predict_softmax(z: Array, out: Activation, xp: ModuleType) -> Array:
+    return softmax(z, xp)
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in (
+        Loss("mse", "identity", ("identity", "sigmoid", "tanh"), "real",
+             _mse_value_and_delta, _mse_value, _predict_out),
+        Loss("logistic", "identity", ("identity",), "sign",
+             _logistic_value_and_delta, _logistic_value, _predict_out),
+        Loss("cross_entropy", "softmax", ("softmax",), "labels",
+             _ce_value_and_delta, _ce_value, _predict_softmax),
+        Loss("binary_cross_entropy", "sigmoid", ("sigmoid",), "binary",
+             _bce_value_and_delta, _bce_value, _predict_out),
+    )
+}
+
+
+def get_loss(name: str) -> Loss:
+    """Look up a loss by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a string, got {type(name).__name__}")
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of: {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+def output_activation(loss: Loss, name: str | None) -> Activation:
+    """The output activation for ``loss``: ``name`` if allowed, else its default.
+
+    Softmax is not an elementwise :class:`Activation`; the cross-entropy's fused
+    formulas apply it, so it maps to ``identity`` here.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not an output this loss can be fused with.
+    """
+    chosen = loss.default_output if name is None else name
+    if chosen == "logistic":
+        chosen = "sigmoid"
+    if chosen not in loss.outputs:
+        raise ValueError(
+            f"output_activation {name!r} cannot be used with loss {loss.name!r}; "
+            f"expected one of: {', '.join(loss.outputs)} (or None for {loss.default_output!r})"
+        )
+    return get_activation("identity" if chosen == "softmax" else chosen)

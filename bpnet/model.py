@@ -1,0 +1,330 @@
+"""The :class:`MLP`: the thin object users hold.
+
+It keeps the configuration and the parameters, checks and converts what users
+pass in, and calls the pure kernels in :mod:`bpnet.kernels`.  Arrays go to the
+network's backend, device and dtype once, at this boundary.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from . import kernels
+from ._namespace import (
+    backend_name,
+    default_device,
+    dtype_name,
+    get_namespace,
+    materialize,
+    resolve_dtype,
+    to_numpy,
+)
+from .activations import get_activation
+from .losses import get_loss, output_activation
+from .numerical import numerical_grad
+from .params import init_params_host, n_params, shapes
+
+__all__ = ["MLP"]
+
+Array = Any
+
+
+class MLP:
+    """A multilayer perceptron trained by backpropagation.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, input first and output last: ``[64, 128, 10]`` is 64
+        inputs, one hidden layer of 128 and 10 outputs.
+    activation : str, default "relu"
+        Hidden-layer activation: ``identity``, ``sigmoid`` (alias ``logistic``),
+        ``tanh``, ``relu``, ``leaky_relu`` or ``softplus``.
+    loss : str, default "mse"
+        ``mse``, ``logistic``, ``cross_entropy`` or ``binary_cross_entropy``.
+    output_activation : str or None
+        Output activation; ``None`` picks the loss's own (identity for ``mse``
+        and ``logistic``, softmax for ``cross_entropy``, sigmoid for
+        ``binary_cross_entropy``).  ``mse`` also takes ``sigmoid`` or ``tanh``.
+    backend : str or module, default "numpy"
+        ``numpy``, ``array_api_strict``, ``cupy``, ``torch``, ``jax``, ``dask``,
+        ``auto`` (CuPy when a CUDA device answers, else NumPy), or a namespace.
+    device : optional
+        Device of the backend (``"cuda"`` for torch,
+        ``array_api_strict.Device("device1")``...); ``None`` for its default.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int or None, default 0
+        Seed of the host generator that draws the initial weights; the same seed
+        gives the same weights on every backend.
+
+    Attributes
+    ----------
+    params : list of (W, b)
+        ``W`` (fan_in, fan_out), ``b`` (fan_out,), arrays of the backend.
+    xp : module
+        The Array API namespace of the backend.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Any,
+        activation: str = "relu",
+        loss: str = "mse",
+        output_activation: str | None = None,
+        backend: str | ModuleType = "numpy",
+        device: Any = None,
+        dtype: Any = "float32",
+        seed: int | None = 0,
+    ) -> None:
+        sizes = v.check_layer_sizes(layer_sizes)
+        self._hidden_act = get_activation(activation)
+        self._loss = get_loss(loss)
+        self._out_act = _output(self._loss, output_activation)
+        self.seed = v.check_seed(seed)
+        xp = get_namespace(backend)
+        self.dtype = resolve_dtype(xp, dtype)
+        self.device = _check_device(xp, device)
+        self.xp = xp
+        self.backend = backend_name(xp)
+        self.layer_sizes = sizes
+        self.activation = self._hidden_act.name
+        self.loss = self._loss.name
+        self.output_activation = output_activation or self._loss.default_output
+        inits = [self._hidden_act.init] * (len(sizes) - 2) + ["glorot"]
+        host = init_params_host(sizes, inits, self.seed)
+        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
+
+    # -- configuration ---------------------------------------------------------
+    @property
+    def hidden(self) -> list:
+        """The hidden layers' :class:`~bpnet.activations.Activation` objects."""
+        return [self._hidden_act] * (len(self.layer_sizes) - 2)
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars."""
+        return n_params(self._params)
+
+    @property
+    def n_features(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.xp, self.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network, as plain Python values."""
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": self.activation,
+            "loss": self.loss,
+            "output_activation": self.output_activation,
+            "backend": self.backend,
+            "dtype": self.dtype_name,
+            "seed": self.seed,
+        }
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in self.layer_sizes)
+        return (
+            f"MLP({sizes}, activation={self.activation!r}, loss={self.loss!r}, "
+            f"output={self.output_activation!r}, backend={self.backend!r}, "
+            f"device={self.device!r}, dtype={self.dtype_name!r}, params={self.n_params})"
+        )
+
+    # -- parameters --------------------------------------------------------------
+    @property
+    def params(self) -> list[tuple[Array, Array]]:
+        """``[(W_1, b_1), ..., (W_L, b_L)]`` as arrays of the backend, on its device."""
+        return list(self._params)
+
+    def set_params(self, params: Any) -> None:
+        """Replace every parameter.
+
+        Parameters
+        ----------
+        params : sequence of (W, b)
+            Array-likes (NumPy arrays, lists, arrays of this backend) with the
+            network's shapes; converted to its backend, device and dtype.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Wrong number of layers, wrong shapes, non-numeric or non-finite
+            values.  The old parameters are kept.
+        """
+        pairs = v.check_params(params, shapes(self._params))
+        new = []
+        for l, (W, b) in enumerate(pairs, start=1):
+            new.append((self._as_param(W, f"W{l}"), self._as_param(b, f"b{l}")))
+        self._params = new
+
+    def _as_param(self, t: Any, name: str) -> Array:
+        arr = t
+        if v.array_backend(t) not in (None, "numpy", self.backend):
+            arr = to_numpy(t)  # another library's array: through the host, once
+        if v.array_backend(arr) == self.backend and self.backend != "numpy":
+            ok = self.xp.isdtype(arr.dtype, ("real floating", "integral"))
+            if not ok:
+                raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+            if not bool(to_numpy(self.xp.all(self.xp.isfinite(arr)))):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            return v._to_backend(arr, self.xp, self.xp, self.device, self.dtype)
+        host = v._numeric_host(arr, name)
+        if not np.all(np.isfinite(host)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return self._to_backend(host)
+
+    def _to_backend(self, host: np.ndarray) -> Array:
+        np_dtype = np.float32 if self.dtype_name == "float32" else np.float64
+        return self.xp.asarray(np.ascontiguousarray(host, dtype=np_dtype), device=self.device)
+
+    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
+        """A copy of this network on another backend, device or dtype.
+
+        Unspecified settings keep their current value (the device resets to the
+        new backend's default when the backend changes).
+        """
+        same_backend = backend is None or backend == self.backend
+        twin = MLP(
+            self.layer_sizes,
+            activation=self.activation,
+            loss=self.loss,
+            output_activation=self.output_activation,
+            backend=self.backend if backend is None else backend,
+            device=(self.device if same_backend else None) if device is None else device,
+            dtype=self.dtype_name if dtype is None else dtype,
+            seed=self.seed,
+        )
+        twin.set_params([(to_numpy(W), to_numpy(b)) for W, b in self._params])
+        return twin
+
+    def astype(self, dtype: Any, backend: Any = None) -> MLP:
+        """A copy of this network in another dtype (optionally on another backend)."""
+        return self.to(backend=backend, dtype=dtype)
+
+    # -- data ----------------------------------------------------------------------
+    def _x(self, X: Any) -> Array:
+        return v.as_input(
+            X, n_features=self.n_features, backend=self.backend, xp=self.xp,
+            device=self.device, dtype=self.dtype,
+        )
+
+    def _xy(self, X: Any, Y: Any) -> tuple[Array, Array]:
+        v.check_same_source(X=X, Y=Y)
+        x = self._x(X)
+        y = v.as_targets(
+            Y, loss=self._loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
+            backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
+        )
+        return x, y
+
+    # -- computation -----------------------------------------------------------------
+    def loss_and_grad(
+        self, X: Any, Y: Any, *, alpha: float = 0.0
+    ) -> tuple[float, list[tuple[Array, Array]]]:
+        """Mean loss on (X, Y) and its gradient by backpropagation.
+
+        Parameters
+        ----------
+        X : array (N, n_features)
+        Y : array
+            (N, k) targets; (N,) when k = 1; (N,) integer labels or (N, k)
+            one-hot for ``cross_entropy``.
+        alpha : float, default 0
+            L2 penalty, ``alpha / (2N) * sum ||W||^2``.
+
+        Returns
+        -------
+        loss : float
+        grads : list of (dW, db)
+            Same structure, shapes, backend, device and dtype as :attr:`params`.
+        """
+        alpha = v.check_nonnegative("alpha", alpha)
+        x, y = self._xy(X, Y)
+        value, grads = kernels.loss_and_grad(
+            self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
+        )
+        flat = [t for pair in grads for t in pair]
+        value, *flat = materialize(self.xp, value, *flat)
+        grads = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
+        return float(to_numpy(value)), grads
+
+    def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
+        """Mean loss on (X, Y), one forward pass."""
+        alpha = v.check_nonnegative("alpha", alpha)
+        x, y = self._xy(X, Y)
+        value = kernels.loss_value(
+            self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
+        )
+        return float(to_numpy(materialize(self.xp, value)[0]))
+
+    def numerical_grad(
+        self, X: Any, Y: Any, eps: float | None = None, *, alpha: float = 0.0
+    ) -> list[tuple[Array, Array]]:
+        """Gradient by naive central finite differences: one parameter at a time,
+        two full forward passes each (2P passes).  Slow on purpose; see
+        :mod:`bpnet.numerical`.
+
+        Returns
+        -------
+        list of (dW, db)
+            Same structure as :attr:`params`.
+        """
+        if eps is not None:
+            eps = v.check_positive("eps", eps)
+        alpha = v.check_nonnegative("alpha", alpha)
+        x, y = self._xy(X, Y)
+        grads = numerical_grad(
+            self._params, x, y, self.hidden, self._out_act, self._loss,
+            alpha=alpha, eps=eps, xp=self.xp,
+        )
+        flat = materialize(self.xp, *[t for pair in grads for t in pair])
+        return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
+
+    def predict(self, X: Any) -> Array:
+        """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
+        ``binary_cross_entropy`` (sigmoid), the output activation otherwise."""
+        x = self._x(X)
+        out = kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
+        return materialize(self.xp, out)[0]
+
+    def fit(self, X: Any, Y: Any, **kwargs: Any):
+        """Train on (X, Y); see :func:`bpnet.train.fit` for the options.
+
+        Returns
+        -------
+        History
+        """
+        from .train import fit
+
+        return fit(self, X, Y, **kwargs)
+
+
+def _output(loss, name):
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"output_activation must be a string or None, got {name!r}")
+    return output_activation(loss, name)
+
+
+def _check_device(xp: ModuleType, device: Any) -> Any:
+    if device is None:
+        return default_device(xp)
+    try:
+        probe = xp.empty((0,), device=device)
+    except Exception as exc:
+        raise ValueError(
+            f"device {device!r} is not available on backend {backend_name(xp)!r}: {exc}"
+        ) from None
+    from ._namespace import device_of
+
+    return device_of(probe)
