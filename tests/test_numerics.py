@@ -93,3 +93,23 @@ def test_loss_is_mean_of_per_sample_cost(loss, per_sample, rng):
     net = bpnet.MLP([2, 2], loss=loss, dtype="float64")
     net.set_params([(np.eye(2), np.zeros(2))])
     assert net.compute_loss(z, Y) == pytest.approx(np.mean(per_sample(z, Y)), rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_hidden_preactivations_in_the_thousands_stay_finite(activation, loss, rng):
+    """Every activation x loss with |z| ~ 1000 in the hidden and output layers:
+    finite loss, gradients and predictions, and not one overflow warning."""
+    net = bpnet.MLP([2, 4, 3], activation=activation, loss=loss, dtype="float32")
+    W1 = np.array([[1000.0, -1000.0, 500.0, -3000.0], [-1000.0, 1000.0, 2000.0, 1.0]])
+    W2 = np.array([[5.0, -5.0, 1.0], [-3.0, 2.0, 4.0], [1.0, 1.0, -1.0], [-2.0, 3.0, 2.0]])
+    net.set_params([(W1, np.zeros(4)), (W2, np.zeros(3))])
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [1.0, 1.0]])
+    Y = make_targets(loss, 4, 3, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grads = net.loss_and_grad(X, Y)
+        p = net.predict(X)
+    assert np.isfinite(value)
+    assert all(np.all(np.isfinite(g)) for pair in grads for g in pair)
+    assert np.all(np.isfinite(p))
