@@ -42,6 +42,7 @@ __all__ = [
     "interleaved",
     "limit_threads",
     "machine_info",
+    "paired_ratio",
     "time_once",
 ]
 
@@ -97,6 +98,17 @@ class Timing:
             "calls_per_block": self.number,
             "times_s": list(self.times),
         }
+
+
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """Median over rounds of ``a``'s block time over ``b``'s block time in the
+    same round.
+
+    Both blocks of a round ran within a few tenths of a second of each other,
+    so a slow drift in the machine's load (other people's jobs) cancels in each
+    ratio; on a shared machine this is steadier than the ratio of medians.
+    """
+    return statistics.median(x / y for x, y in zip(a.times, b.times, strict=True))
 
 
 def _noop() -> None:

@@ -57,6 +57,7 @@ from ._timing import (
     interleaved,
     limit_threads,
     machine_info,
+    paired_ratio,
     time_once,
 )
 from .activations import get_activation
@@ -533,8 +534,9 @@ def step_rows(
     -------
     dict
         ``config`` (the configuration), ``methods`` (name -> median, IQR,
-        samples/s, ratios to the lean step, to the GEMM floor and to bpnet,
-        first-step loss), ``loss_agreement`` (largest relative difference of
+        samples/s, ratios of medians to the lean step, to the GEMM floor and
+        to bpnet, medians of the per-round ratios ``vs_*_paired``, first-step
+        loss), ``loss_agreement`` (largest relative difference of
         the first-step losses from the lean step's), ``skipped`` (name ->
         reason).
     """
@@ -570,6 +572,8 @@ def step_rows(
             "vs_lean": t.median / lean if lean else None,
             "vs_gemm": t.median / gemm if gemm else None,
             "vs_bpnet": t.median / mine,
+            "vs_lean_paired": paired_ratio(t, timings["lean"]) if lean else None,
+            "vs_gemm_paired": paired_ratio(t, timings["gemm"]) if gemm else None,
             "first_loss": steps[name].first_loss,
             "info": steps[name].info,
         }
@@ -647,7 +651,8 @@ def gradient_row(
         timings), ``naive`` and ``batched`` (seconds per gradient, gradients/s,
         measured or extrapolated, parameters measured, largest relative error
         against backprop, agreement), ``ratio_naive``, ``ratio_batched``
-        (measured), ``ratio_theory`` (``2P t_forward / t_backprop``) and
+        (measured), ``ratio_theory`` (``2P t_forward / t_backprop``, with
+        ``ratio_theory_paired`` the median of the per-round ratios) and
         ``naive_over_floor`` (naive time over 2P forward passes).
     """
     xp = get_namespace(backend)
@@ -696,6 +701,7 @@ def gradient_row(
     row["ratio_naive"] = row["naive"]["seconds"] / t_b
     row["ratio_batched"] = row["batched"]["seconds"] / t_b
     row["ratio_theory"] = 2 * P * t_f / t_b
+    row["ratio_theory_paired"] = 2 * P * paired_ratio(t["forward"], t["backprop"])
     row["naive_over_floor"] = row["naive"]["seconds"] / (2 * P * t_f)
     return row
 
@@ -756,18 +762,21 @@ def _ratio(v: float | None) -> str:
 
 
 def format_step_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = (f"{'configuration':<26} {'method':<27} {'median':>10} {'samples/s':>11} "
-            f"{'vs lean':>8} {'vs GEMM':>8} {'vs bpnet':>8}")
+    head = (f"{'configuration':<27} {'method':<27} {'median':>10} {'samples/s':>11} "
+            f"{'vs lean':>8} {'paired':>7} {'vs GEMM':>8} {'vs bpnet':>8}")
     lines = [head, "-" * len(head)]
     for r in rows:
         for m in r["methods"].values():
             lines.append(
-                f"{r['config']['label']:<26} {m['label']:<27} {_fmt_time(m['median_s']):>10} "
-                f"{m['samples_per_s']:>11.0f} {_ratio(m['vs_lean']):>8} {_ratio(m['vs_gemm']):>8} "
+                f"{r['config']['label']:<27} {m['label']:<27} {_fmt_time(m['median_s']):>10} "
+                f"{m['samples_per_s']:>11.0f} {_ratio(m['vs_lean']):>8} "
+                f"{_ratio(m['vs_lean_paired']):>7} {_ratio(m['vs_gemm']):>8} "
                 f"{_ratio(m['vs_bpnet']):>8}"
             )
         for name, why in r["skipped"].items():
-            lines.append(f"{r['config']['label']:<26} {_PEER_LABELS[name]:<27} skipped: {why}")
+            lines.append(f"{r['config']['label']:<27} {_PEER_LABELS[name]:<27} skipped: {why}")
+    lines.append("vs lean, vs GEMM: ratios of medians; paired: median over rounds of the "
+                 "ratio to the lean block of the same round")
     return "\n".join(lines)
 
 

@@ -79,6 +79,8 @@ def test_step_table_compares_the_same_step(tiny_run):
     for m in row["methods"].values():
         assert m["median_s"] > 0 and m["samples_per_s"] == pytest.approx(4 / m["median_s"])
     assert row["methods"]["lean"]["vs_lean"] == 1.0
+    assert row["methods"]["lean"]["vs_lean_paired"] == 1.0
+    assert row["methods"]["bpnet"]["vs_gemm_paired"] > 0
     assert row["methods"]["gemm"]["vs_gemm"] == 1.0
     # same weights, same batch: the first losses of bpnet and the lean step agree
     assert row["loss_agreement"]["bpnet"] < 1e-12
@@ -203,3 +205,28 @@ def test_step_config_labels_and_sizes():
     assert bench.STEP_CONFIGS["mnist"].label == "784-256-256-10 b256 f32"
     assert bench.STEP_CONFIGS["digits"].n_params == 9610
     assert np.all(np.diff([bench._count(s) for s in bench.FD_SIZES]) > 0)
+
+
+def test_thread_policy_one_thread_for_small_layers_only():
+    from bpnet._threads import ONE_THREAD_BELOW, blas_threads, largest_product
+
+    assert largest_product([784, 256, 256, 10], 256) == 256 * 784 * 256
+    assert blas_threads([2, 5, 1], 4, max_threads=2) == 1
+    assert blas_threads([1024, 1024, 1024, 10], 1024, max_threads=2) == 2
+    n = int(np.sqrt(ONE_THREAD_BELOW)) + 1  # just above the threshold with batch 1
+    assert blas_threads([n, n], 1, max_threads=4) == 4
+    assert blas_threads([n - 2, n - 2], 1, max_threads=4) == 1
+
+
+def test_thread_policy_limits_blas_inside_the_block_only():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from bpnet._threads import blas_thread_policy
+
+    def blas_threads_now():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["user_api"] == "blas"]
+
+    before = blas_threads_now()
+    with blas_thread_policy([2, 5, 1], 4) as n:
+        assert n == 1 and all(t == 1 for t in blas_threads_now())
+    assert blas_threads_now() == before
