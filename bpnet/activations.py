@@ -50,10 +50,13 @@ class Activation:
 def sigmoid(z: Array, xp: ModuleType) -> Array:
     """Logistic function ``1 / (1 + exp(-z))`` that never overflows.
 
-    ``exp(-|z|)`` lies in (0, 1], so both branches are finite for any ``z``.
+    Written as ``exp(min(z, 0)) / (1 + exp(-|z|))``: both exponents are <= 0, and
+    it is ``1 / (1 + exp(-z))`` for z >= 0 and ``exp(z) / (1 + exp(z))`` below,
+    each exact to rounding.  No ``where``: on NumPy a select on a mask that
+    changes sign from element to element was the slowest call of the three forms
+    tried, and this one is the fastest from 4 to 65,536 elements.
     """
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1.0, e) / (1.0 + e)
+    return xp.exp(xp.minimum(z, 0.0)) / (1.0 + xp.exp(-xp.abs(z)))
 
 
 def softplus(z: Array, xp: ModuleType) -> Array:
