@@ -230,3 +230,13 @@ def test_thread_policy_limits_blas_inside_the_block_only():
     with blas_thread_policy([2, 5, 1], 4) as n:
         assert n == 1 and all(t == 1 for t in blas_threads_now())
     assert blas_threads_now() == before
+
+
+def test_sgd_update_is_exactly_w_minus_lr_grad():
+    rng = np.random.default_rng(3)
+    params = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
+    grads = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
+    ((W, b),) = bench.sgd_update(params, grads, 0.03)
+    np.testing.assert_array_equal(W, params[0][0] - 0.03 * grads[0][0])
+    np.testing.assert_array_equal(b, params[0][1] - 0.03 * grads[0][1])
+    assert W.dtype == np.float32
