@@ -4,9 +4,10 @@ A training step of a small network is a chain of small matrix products and
 elementwise operations.  OpenBLAS splits a product over its threads once it
 holds more than ~2.6e5 multiply-adds (``GEMM_MULTITHREAD_THRESHOLD``), and
 waking, synchronising and then leaving the worker threads spinning costs more
-than the split saves until a product is a few million multiply-adds; worse, the
-spinning workers slow the single-threaded NumPy operations that follow.  Large
-layers, on the other hand, gain nearly the full thread count.
+than the split saves until a product is about five million multiply-adds;
+worse, the spinning workers compete with the single-threaded NumPy operations
+that follow.  Large layers, on the other hand, gain nearly the full thread
+count.
 
 :func:`blas_threads` picks the count from the largest matrix product of one
 step, ``batch * max(fan_in * fan_out)``; :func:`blas_thread_policy` applies it
@@ -30,8 +31,11 @@ from collections.abc import Iterator, Sequence
 __all__ = ["ONE_THREAD_BELOW", "blas_thread_policy", "blas_threads", "largest_product"]
 
 #: Multiply-adds of a step's largest matrix product below which one BLAS thread
-#: is faster than several (see the module docstring and the benchmark notes).
-ONE_THREAD_BELOW = 2_000_000
+#: is at least as fast as two.  Measured on 2 vCPUs (Xeon, OpenBLAS SkylakeX,
+#: bpnet step, 11 interleaved rounds, median per-round ratio 2 threads / 1):
+#: 0.5M 1.00, 1.0M 1.10, 2.1M 1.30, 4.2M 1.09 | 6.4M 0.88, 8.4M 0.89, 12.8M 0.81,
+#: 51M (784-256-256-10 b256) ~0.75, 1.1G (1024^3 b1024) ~0.57.
+ONE_THREAD_BELOW = 5_000_000
 
 
 def largest_product(layer_sizes: Sequence[int], batch_size: int) -> int:
