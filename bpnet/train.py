@@ -20,8 +20,8 @@ Stopping:
   validation epoch are put back at the end.
 * ``callback(epoch, history)`` returning True.
 * A non-finite loss (or weights) raises :class:`FloatingPointError` naming the
-  epoch; the network keeps the weights it had at the start of that epoch, the
-  last ones known to be finite.
+  epoch; the network keeps the weights it had at the start of the last epoch
+  whose loss was finite.
 * ``KeyboardInterrupt``: the network keeps the weights of the last completed
   step, and the exception is re-raised with ``exc.history`` holding the epochs
   completed so far.
@@ -282,6 +282,11 @@ def _host_scalars(xp: ModuleType, values: list[Array]) -> list[float]:
 # --- the minibatch loop ------------------------------------------------------------------
 
 
+def _shuffler(opts: _Options, net: MLP) -> np.random.Generator:
+    # No seed: the network's own, so that MLP(seed=s).fit(...) repeats exactly.
+    return np.random.default_rng(opts.seed if opts.seed is not None else net.seed)
+
+
 class _Loop:
     """Parameters and optimizer state of a run, advanced one epoch at a time.
 
@@ -420,7 +425,8 @@ def fit(
     shuffle : bool, default True
         Draw a new order of the samples every epoch.
     seed : int or None
-        Seed of the host generator that draws the orders.
+        Seed of the host generator that draws the orders; ``None`` uses the
+        network's ``seed``, so a run repeats exactly.
     alpha : float, default 0
         L2 penalty ``alpha / (2 n_batch) * sum ||W||^2`` (scikit-learn's).
     momentum : float in [0, 1), default 0.9
@@ -452,7 +458,8 @@ def fit(
     progress : bool, default False
         Show a progress bar (tqdm) with the loss and samples per second.
     callback : callable ``(epoch, history) -> bool | None``, optional
-        Called after every epoch (``epoch`` counts from 1); returning True stops.
+        Called after every epoch (``epoch`` counts from 1) with the network
+        already holding that epoch's weights; returning True stops.
 
     Returns
     -------
@@ -464,8 +471,8 @@ def fit(
         For bad options or data, before anything changes.
     FloatingPointError
         When the loss or the weights stop being finite; the network keeps the
-        weights it had at the start of that epoch (``exc.history`` holds the
-        epochs before).
+        weights it had at the start of the last epoch whose loss was finite
+        (``exc.history`` holds the epochs before the failing one).
     KeyboardInterrupt
         Re-raised with ``exc.history``; the network keeps the weights of the
         last completed step.
@@ -510,18 +517,19 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
     xp = net.xp
     opt = opts.make_optimizer()
     loop = _Loop(net, opt, opt.init(net._params, xp), x, y, opts.batch_size, opts.alpha)
-    rng = np.random.default_rng(opts.seed) if opts.shuffle else None
+    rng = _shuffler(opts, net) if opts.shuffle else None
     monitor = _Monitor(opts.tol, opts.patience,
                        active=opts.early_stopping or opts.tol is not None)
     bar = _Bar(opts.epochs, opts.progress)
     start = time.perf_counter()
     samples_seen = 0
+    last_good = (1, (loop.params, loop.state))  # start of the last epoch with a finite loss
     try:
         for e in range(opts.epochs):
             lr = scheduled_lr(opts.lr_schedule, opts.lr, epoch=e, epochs=opts.epochs,
                               samples_seen=samples_seen, power_t=opts.power_t,
                               step_size=opts.lr_step_size, gamma=opts.lr_gamma)
-            safe_params, safe_state = loop.params, loop.state
+            start_of_epoch = (loop.params, loop.state)
             total = loop.epoch(lr, rng)
             loop.persist()
             samples_seen += loop.n
@@ -531,13 +539,21 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
                 scalars += [v_loss] + ([] if v_acc is None else [v_acc])
             host = _host_scalars(xp, scalars)  # the epoch's one transfer
             if not all(math.isfinite(s) for s in host):
-                loop.params, loop.state = safe_params, safe_state
-                what = "loss" if not math.isfinite(host[0]) else "weights"
+                # A non-finite epoch loss condemns the weights this epoch started
+                # from too (their first batch already overflowed), so go back to
+                # the start of the last epoch whose loss was finite.
+                if math.isfinite(host[0]):
+                    kept, (loop.params, loop.state) = e + 1, start_of_epoch
+                else:
+                    kept, (loop.params, loop.state) = last_good
+                what = ("loss" if not math.isfinite(host[0]) else
+                        "weights" if not math.isfinite(host[1]) else "validation loss")
                 raise FloatingPointError(
                     f"training diverged in epoch {e + 1}: the {what} became non-finite "
-                    f"(lr={lr:g}); the network keeps the weights it had before that "
-                    "epoch. Try a smaller lr."
+                    f"(lr={lr:g}); the network keeps the weights it had at the start of "
+                    f"epoch {kept}. Try a smaller lr."
                 )
+            last_good = (e + 1, start_of_epoch)
             history.loss.append(host[0])
             if val is not None:
                 history.val_loss.append(host[2])
@@ -546,6 +562,7 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
             history.lr.append(lr)
             history.time.append(time.perf_counter() - start)
             epoch = e + 1
+            net._params = list(loop.params)  # callbacks may use the network
             monitored = history.val_loss[-1] if val is not None else history.loss[-1]
             stop = monitor.update(epoch, monitored, loop.params)
             bar.update(epoch, history)
@@ -717,10 +734,12 @@ def partial_fit(
         saved = _SavedState(opt.key, opt.init(net._params, xp),
                             np.random.default_rng(net.seed))
     rng = None
-    if opts.shuffle:
-        rng = np.random.default_rng(opts.seed) if opts.seed is not None else saved.rng
-        if rng is None:
-            rng = saved.rng = np.random.default_rng(net.seed)
+    if opts.shuffle and opts.seed is not None:
+        rng = np.random.default_rng(opts.seed)
+    elif opts.shuffle:
+        if saved.rng is None:  # fit(shuffle=False) left no generator behind
+            saved.rng = np.random.default_rng(net.seed)
+        rng = saved.rng
     loop = _Loop(net, opt, saved.state, x, y, opts.batch_size, opts.alpha)
     try:
         total = loop.epoch(opts.lr, rng)
