@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +61,10 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _batch_size(text: str) -> int | None:
+def _batch_size(text: str) -> int:
+    """A positive int, or 0 for the full batch (None stays "not given")."""
     if text.lower() in ("full", "none", "0"):
-        return None
+        return 0
     try:
         value = int(text)
     except ValueError:
@@ -255,8 +257,8 @@ def _run_train(args: argparse.Namespace) -> int:
     net = MLP([task.n_features, *hidden, task.n_outputs], activation=args.activation,
               loss=args.loss or task.loss, backend=args.backend, device=args.device,
               dtype=args.dtype, seed=args.seed)
-    batch_size = args.batch_size
-    if batch_size is None and args.optimizer != "lbfgs":
+    batch_size = args.batch_size or None  # 0: --batch-size full
+    if args.batch_size is None and args.optimizer != "lbfgs":
         batch_size = 32
     options = dict(
         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=batch_size,
@@ -276,7 +278,11 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"  network   {'-'.join(map(str, net.layer_sizes))} {net.activation}, {net.loss}, "
           f"{net.n_params:,} parameters")
     print(f"  backend   {net.backend} on {net.device}, {net.dtype_name}", flush=True)
-    history = net.fit(X_train, y_train, validation_data=validation, **options)
+    with warnings.catch_warnings():
+        # Overflow warnings from the array library would only precede the one
+        # clear line that a diverging run ends with.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = net.fit(X_train, y_train, validation_data=validation, **options)
     train = net.evaluate(X_train, y_train)
     test = net.evaluate(task.X_test, task.y_test)
     seconds = history.time[-1] if history.time else 0.0
