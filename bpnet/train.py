@@ -45,12 +45,12 @@ from . import _validate as v
 from . import kernels
 from ._namespace import materialize, to_numpy
 from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, lbfgs, make_optimizer, scheduled_lr
-from .params import ravel, shapes, unravel
+from .params import ravel
 
 if TYPE_CHECKING:
     from .model import MLP
 
-__all__ = ["History", "check_fit_options", "evaluate", "fit", "partial_fit"]
+__all__ = ["History", "check_fit_options", "evaluate", "fit", "lbfgs_objective", "partial_fit"]
 
 Array = Any
 Tree = list[tuple[Array, Array]]
@@ -590,21 +590,77 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
     return history
 
 
-def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
-               opts: _Options, history: History) -> History:
+def _unraveler(params: Tree, xp: ModuleType) -> Callable[[Array], Tree]:
+    """:func:`bpnet.params.unravel` with the slice bounds worked out once: it runs
+    at every L-BFGS evaluation, where recomputing them cost as much as a tiny
+    network's backprop."""
+    layout, start = [], 0
+    for W, b in params:
+        w_shape, n_w, n_b = tuple(W.shape), W.shape[0] * W.shape[1], b.shape[0]
+        layout.append((start, start + n_w, start + n_w + n_b, w_shape))
+        start += n_w + n_b
+
+    def unravel_fast(flat: Array) -> Tree:
+        return [(xp.reshape(flat[lo:mid], shape), flat[mid:hi]) for lo, mid, hi, shape in layout]
+
+    return unravel_fast
+
+
+def _flat_objective(net: MLP, x: Array, y: Array, alpha: float,
+                    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     xp = net.xp
-    layer_shapes = shapes(net._params)
-    hidden, out, loss, alpha = net.hidden, net._out_act, net._loss, opts.alpha
+    unravel_fast = _unraveler(net._params, xp)
+    hidden, out, loss = net.hidden, net._out_act, net._loss
 
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        tree = unravel(net._to_backend(theta), layer_shapes, xp=xp)  # one transfer in
+        tree = unravel_fast(net._to_backend(theta))  # one transfer in
         value, grads = kernels.loss_and_grad(tree, x, y, hidden, out, loss, alpha=alpha, xp=xp)
         packed = xp.concat([xp.reshape(value, (1,)), ravel(grads, xp=xp)])
         host = np.asarray(to_numpy(materialize(xp, packed)[0]), dtype=np.float64)  # one out
         return float(host[0]), host[1:]
 
-    x0 = np.concatenate([to_numpy(t).astype(np.float64).ravel()
-                         for pair in net._params for t in pair])
+    return value_and_grad
+
+
+def lbfgs_objective(
+    net: MLP, X: Any, Y: Any, *, alpha: float = 0.0,
+) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], np.ndarray]:
+    """The function that ``fit(optimizer="lbfgs")`` hands to SciPy.
+
+    The dataset moves to the network's device once, here.  Each call moves the
+    flat parameter vector there (one transfer), runs backprop, and brings the
+    loss and the flat gradient back in one float64 vector (one transfer).
+
+    Parameters
+    ----------
+    net : MLP
+    X, Y : arrays
+        As for :func:`fit`.
+    alpha : float
+        L2 penalty.
+
+    Returns
+    -------
+    value_and_grad : callable ``(theta (P,) float64) -> (float, (P,) float64)``
+    theta0 : ndarray (P,) float64
+        The network's current weights, flattened as :func:`bpnet.params.ravel` does.
+    """
+    alpha = v.check_nonnegative("alpha", alpha)
+    x, y = _data(net, X, Y)
+    return _flat_objective(net, x, y, alpha), _theta(net)
+
+
+def _theta(net: MLP) -> np.ndarray:
+    return np.concatenate([to_numpy(t).astype(np.float64).ravel()
+                           for pair in net._params for t in pair])
+
+
+def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
+               opts: _Options, history: History) -> History:
+    xp = net.xp
+    unravel_fast = _unraveler(net._params, xp)
+    value_and_grad = _flat_objective(net, x, y, opts.alpha)
+    x0 = _theta(net)
     f0, _ = value_and_grad(x0)
     if not math.isfinite(f0):
         raise FloatingPointError("the loss is not finite at the starting weights")
@@ -619,7 +675,7 @@ def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
         history.lr.append(float("nan"))  # the line search picks each step
         monitored = value
         if val is not None:
-            tree = unravel(net._to_backend(theta), layer_shapes, xp=xp)
+            tree = unravel_fast(net._to_backend(theta))
             v_loss, v_acc = _metrics(net, tree, *val)
             host = _host_scalars(xp, [v_loss] + ([] if v_acc is None else [v_acc]))
             history.val_loss.append(host[0])
@@ -629,6 +685,8 @@ def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
         history.time.append(time.perf_counter() - start)
         epoch = history.epochs
         monitor.update(epoch, monitored, [])
+        if opts.callback is not None:  # callbacks may use the network
+            net._params = unravel_fast(net._to_backend(theta))
         bar.update(epoch, history)
         if opts.callback is not None and opts.callback(epoch, history) is True:
             history.stopped_early, history.stop_reason = True, "callback"
@@ -639,7 +697,7 @@ def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
         result = lbfgs(value_and_grad, x0, maxiter=opts.epochs, tol=opts.tol,
                        callback=on_iteration)
     except BaseException as exc:
-        net._params = unravel(net._to_backend(accepted["theta"]), layer_shapes, xp=xp)
+        net._params = unravel_fast(net._to_backend(accepted["theta"]))
         exc.history = history
         raise
     finally:
@@ -647,7 +705,7 @@ def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
     theta = np.asarray(result.x, dtype=np.float64)
     if not (math.isfinite(float(result.fun)) and np.all(np.isfinite(theta))):
         theta = accepted["theta"]
-    net._params = unravel(net._to_backend(theta), layer_shapes, xp=xp)
+    net._params = unravel_fast(net._to_backend(theta))
     if not history.stop_reason:
         history.stop_reason = str(result.message)
     history.best_epoch = monitor.best_epoch
