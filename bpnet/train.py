@@ -44,7 +44,16 @@ import numpy as np
 from . import _validate as v
 from . import kernels
 from ._namespace import materialize, to_numpy
-from .optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, lbfgs, make_optimizer, scheduled_lr
+from .optim import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    SCHEDULES,
+    Optimizer,
+    lbfgs,
+    make_optimizer,
+    scheduled_lr,
+    supports_inplace_views,
+)
 from .params import ravel
 
 if TYPE_CHECKING:
@@ -287,20 +296,45 @@ def _shuffler(opts: _Options, net: MLP) -> np.random.Generator:
     return np.random.default_rng(opts.seed if opts.seed is not None else net.seed)
 
 
+#: Use the in-place flat-buffer updates where the backend supports them (tests
+#: switch it off to compare the two paths).
+FAST_PATH = True
+
+
+def _copy_state(state: Any, xp: ModuleType) -> Any:
+    """A copy of a flat optimizer state whose buffers the caller may not mutate."""
+    return type(state)(*(xp.asarray(f, copy=True) if hasattr(f, "shape") else f
+                         for f in state))
+
+
 class _Loop:
     """Parameters and optimizer state of a run, advanced one epoch at a time.
 
-    ``params`` and ``state`` are rebound after every step, so that whatever
-    interrupts the loop finds them consistent: the result of the last completed
-    step.
+    Two ways of stepping, with the same results:
+
+    * pure: ``params`` (a tree) and ``state`` are rebound after every step;
+    * flat (``FAST_PATH`` and :func:`bpnet.optim.supports_inplace_views`): all
+      parameters live in one buffer ``theta`` that the optimizer updates in
+      place, and ``params`` are views into it; the gradient tree is flattened
+      with one concatenation per step.
+
+    Either way, whatever interrupts the loop finds the weights of the last
+    completed step.  :meth:`snapshot` and :meth:`weights` return copies that
+    later steps cannot change.
     """
 
     def __init__(self, net: MLP, opt: Optimizer, state: Any, x: Array, y: Array,
-                 batch_size: int | None, alpha: float) -> None:
+                 batch_size: int | None, alpha: float, *, flat: bool) -> None:
         self.net = net
-        self.xp = net.xp
+        self.xp = xp = net.xp
         self.opt = opt
-        self.params: Tree = list(net._params)
+        self.flat = flat
+        self.unravel = _unraveler(net._params, xp)
+        if flat:
+            self.theta = ravel(net._params, xp=xp)  # a new buffer: the net's arrays stay put
+            self.params: Tree = self.unravel(self.theta)
+        else:
+            self.params = list(net._params)
         self.state = state
         self.x, self.y = x, y
         n = x.shape[0]
@@ -318,8 +352,18 @@ class _Loop:
             order = xp.asarray(rng.permutation(self.n), device=net.device)
             x, y = xp.take(x, order, axis=0), xp.take(y, order, axis=0)
         hidden, out, loss, alpha = net.hidden, net._out_act, net._loss, self.alpha
-        update = self.opt.update
         total = None
+        if self.flat:
+            update_flat, theta, params = self.opt.update_flat, self.theta, self.params
+            for lo, hi in self.bounds:
+                value, grads = kernels.loss_and_grad(
+                    params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
+                )
+                self.state = update_flat(theta, ravel(grads, xp=xp), self.state, lr, xp)
+                part = value * (hi - lo)
+                total = part if total is None else total + part
+            return total
+        update = self.opt.update
         for lo, hi in self.bounds:
             value, grads = kernels.loss_and_grad(
                 self.params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
@@ -330,7 +374,33 @@ class _Loop:
         return total
 
     def persist(self) -> None:
-        self.params, self.state = _persist(self.xp, (self.params, self.state))
+        if not self.flat:
+            self.params, self.state = _persist(self.xp, (self.params, self.state))
+
+    def weights(self) -> Tree:
+        """The current weights, safe from later steps."""
+        if self.flat:
+            return self.unravel(self.xp.asarray(self.theta, copy=True))
+        return list(self.params)
+
+    def snapshot(self) -> tuple[Tree, Any]:
+        """(weights, optimizer state) as they are now, safe from later steps."""
+        if self.flat:
+            return self.weights(), _copy_state(self.state, self.xp)
+        return list(self.params), self.state
+
+    def restore(self, snap: tuple[Tree, Any]) -> None:
+        params, state = snap
+        if self.flat:
+            self.theta = ravel(params, xp=self.xp)
+            self.params = self.unravel(self.theta)
+        else:
+            self.params = list(params)
+        self.state = state
+
+
+def _flat_mode(net: MLP) -> bool:
+    return FAST_PATH and supports_inplace_views(net.xp, net._params[0][0])
 
 
 class _Monitor:
@@ -516,20 +586,22 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
                      opts: _Options, history: History) -> History:
     xp = net.xp
     opt = opts.make_optimizer()
-    loop = _Loop(net, opt, opt.init(net._params, xp), x, y, opts.batch_size, opts.alpha)
+    flat = _flat_mode(net)
+    state = opt.init_flat(ravel(net._params, xp=xp), xp) if flat else opt.init(net._params, xp)
+    loop = _Loop(net, opt, state, x, y, opts.batch_size, opts.alpha, flat=flat)
     rng = _shuffler(opts, net) if opts.shuffle else None
     monitor = _Monitor(opts.tol, opts.patience,
                        active=opts.early_stopping or opts.tol is not None)
     bar = _Bar(opts.epochs, opts.progress)
     start = time.perf_counter()
     samples_seen = 0
-    last_good = (1, (loop.params, loop.state))  # start of the last epoch with a finite loss
+    last_good = (1, loop.snapshot())  # start of the last epoch with a finite loss
     try:
         for e in range(opts.epochs):
             lr = scheduled_lr(opts.lr_schedule, opts.lr, epoch=e, epochs=opts.epochs,
                               samples_seen=samples_seen, power_t=opts.power_t,
                               step_size=opts.lr_step_size, gamma=opts.lr_gamma)
-            start_of_epoch = (loop.params, loop.state)
+            start_of_epoch = loop.snapshot()
             total = loop.epoch(lr, rng)
             loop.persist()
             samples_seen += loop.n
@@ -542,10 +614,8 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
                 # A non-finite epoch loss condemns the weights this epoch started
                 # from too (their first batch already overflowed), so go back to
                 # the start of the last epoch whose loss was finite.
-                if math.isfinite(host[0]):
-                    kept, (loop.params, loop.state) = e + 1, start_of_epoch
-                else:
-                    kept, (loop.params, loop.state) = last_good
+                kept, snap = (e + 1, start_of_epoch) if math.isfinite(host[0]) else last_good
+                loop.restore(snap)
                 what = ("loss" if not math.isfinite(host[0]) else
                         "weights" if not math.isfinite(host[1]) else "validation loss")
                 raise FloatingPointError(
@@ -562,9 +632,9 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
             history.lr.append(lr)
             history.time.append(time.perf_counter() - start)
             epoch = e + 1
-            net._params = list(loop.params)  # callbacks may use the network
+            net._params = loop.weights()  # callbacks may use the network
             monitored = history.val_loss[-1] if val is not None else history.loss[-1]
-            stop = monitor.update(epoch, monitored, loop.params)
+            stop = monitor.update(epoch, monitored, net._params)
             bar.update(epoch, history)
             if stop:
                 history.stop_reason = "early_stopping" if opts.early_stopping else "tol"
@@ -576,17 +646,16 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
         else:
             history.stop_reason = "epochs"
     except BaseException as exc:
-        net._params = list(loop.params)
-        net._optimizer_state = _SavedState(opt.key, loop.state, rng)
+        net._params = loop.weights()
+        net._optimizer_state = _SavedState((opt.key, flat), loop.state, rng)
         exc.history = history
         raise
     finally:
         bar.close()
-    if opts.early_stopping and monitor.best_params is not None:
-        loop.params = monitor.best_params
     history.best_epoch = monitor.best_epoch
-    net._params = list(loop.params)
-    net._optimizer_state = _SavedState(opt.key, loop.state, rng)
+    best = monitor.best_params if opts.early_stopping else None
+    net._params = best if best is not None else loop.weights()
+    net._optimizer_state = _SavedState((opt.key, flat), loop.state, rng)
     return history
 
 
@@ -787,10 +856,15 @@ def partial_fit(
     x, y = _data(net, X, Y)
     xp = net.xp
     opt = opts.make_optimizer()
+    flat = _flat_mode(net)
+    key = (opt.key, flat)
     saved = getattr(net, "_optimizer_state", None)
-    if saved is None or saved.key != opt.key:
-        saved = _SavedState(opt.key, opt.init(net._params, xp),
-                            np.random.default_rng(net.seed))
+    if saved is None or saved.key != key:
+        state = opt.init_flat(ravel(net._params, xp=xp), xp) if flat else opt.init(net._params, xp)
+        saved = _SavedState(key, state, np.random.default_rng(net.seed))
+    # The flat path updates its state in place: work on a copy, so that a failed
+    # call leaves the saved state as it was.
+    state = _copy_state(saved.state, xp) if flat else saved.state
     rng = None
     if opts.shuffle and opts.seed is not None:
         rng = np.random.default_rng(opts.seed)
@@ -798,13 +872,13 @@ def partial_fit(
         if saved.rng is None:  # fit(shuffle=False) left no generator behind
             saved.rng = np.random.default_rng(net.seed)
         rng = saved.rng
-    loop = _Loop(net, opt, saved.state, x, y, opts.batch_size, opts.alpha)
+    loop = _Loop(net, opt, state, x, y, opts.batch_size, opts.alpha, flat=flat)
     try:
         total = loop.epoch(opts.lr, rng)
         loop.persist()
     except BaseException:
-        net._params = list(loop.params)
-        net._optimizer_state = _SavedState(opt.key, loop.state, saved.rng)
+        net._params = loop.weights()
+        net._optimizer_state = _SavedState(key, loop.state, saved.rng)
         raise
     value, probe = _host_scalars(xp, [total / loop.n, _nonfinite_probe(loop.params, xp)])
     if not (math.isfinite(value) and math.isfinite(probe)):
@@ -813,8 +887,8 @@ def partial_fit(
             f"became non-finite (lr={opts.lr:g}); the network is left as it was. "
             "Try a smaller lr."
         )
-    net._params = list(loop.params)
-    net._optimizer_state = _SavedState(opt.key, loop.state, saved.rng)
+    net._params = loop.weights()
+    net._optimizer_state = _SavedState(key, loop.state, saved.rng)
     return value
 
 

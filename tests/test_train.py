@@ -556,3 +556,51 @@ def test_save_into_a_missing_directory(clf, tmp_path):
         net.save(tmp_path / "nowhere" / "m.npz")
     with pytest.raises(TypeError, match="path"):
         net.save(3)
+
+
+# --- the in-place fast path --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="adam"),
+                                    dict(optimizer="sgd", momentum=0.9),
+                                    dict(optimizer="sgd", momentum=0.9, nesterov=True),
+                                    dict(optimizer="sgd", momentum=0.0)])
+def test_flat_in_place_path_matches_the_pure_updates(clf, monkeypatch, kwargs):
+    import bpnet.train as train
+
+    net, X, y = clf
+    w0 = net.params
+    runs = {}
+    for fast in (True, False):
+        monkeypatch.setattr(train, "FAST_PATH", fast)
+        net.set_params(w0)
+        net.reset_optimizer()
+        h = net.fit(X, y, epochs=4, batch_size=16, lr=0.01, **kwargs)
+        loss = net.partial_fit(X, y, batch_size=16, lr=0.01, **kwargs)
+        runs[fast] = ([*h.loss, loss], _weights(net))
+    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-12)
+    for a, b in zip(runs[True][1], runs[False][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_which_backends_take_the_in_place_path():
+    from bpnet.optim import supports_inplace_views
+
+    assert supports_inplace_views(np, np.zeros(2, dtype=np.float32))
+    for name in ("jax.numpy", "dask.array"):  # immutable; lazy (+= rebinds)
+        pytest.importorskip(name)
+        net = bpnet.MLP([2, 1], backend=name.split(".")[0])
+        assert not supports_inplace_views(net.xp, net.params[0][0])
+
+
+def test_training_never_writes_into_arrays_handed_out(clf):
+    net, X, y = clf
+    held = net.params
+    copies = [bpnet.to_numpy(t).copy() for pair in held for t in pair]
+    seen = []
+    net.fit(X, y, epochs=3, batch_size=16, callback=lambda e, h: seen.append(net.params))
+    net.partial_fit(X, y, batch_size=16)
+    for t, c in zip([t for pair in held for t in pair], copies):
+        np.testing.assert_array_equal(t, c)
+    first, last = seen[0][0][0], seen[-1][0][0]
+    assert not np.array_equal(first, last)  # epoch 1's weights were not overwritten
