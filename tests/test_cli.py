@@ -11,6 +11,7 @@ import pytest
 from test_data import write_mnist
 
 import bpnet
+from bpnet import data
 from bpnet.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def test_train_digits_saves_and_plots(tmp_path, capsys):
     net = bpnet.MLP.load(model)
     assert net.layer_sizes == (64, 32, 16, 10) and net.dtype_name == "float64"
     accuracy = float(out.split("test      loss")[1].split("accuracy")[1].split("%")[0])
-    s = bpnet.data.digits()
+    s = data.digits()
     assert net.evaluate(s.X_test, s.y_test)["accuracy"] == pytest.approx(accuracy / 100,
                                                                          abs=1e-4)
 
