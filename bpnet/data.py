@@ -193,7 +193,7 @@ def _as_2d(name: str, X: Any) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def one_hot(labels: Any, k: int | None = None, *, negative: float = 0.0) -> np.ndarray:
+def one_hot(labels: Any, k: int | None = None, negative: float = 0.0) -> np.ndarray:
     """Integer labels as rows of a (N, k) indicator matrix.
 
     Parameters

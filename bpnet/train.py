@@ -417,7 +417,7 @@ class _Monitor:
 
     def update(self, epoch: int, value: float, params: Tree) -> bool:
         """Record epoch ``epoch`` (from 1); True when training should stop."""
-        improved = value < self.best - self.tol
+        improved = value <= self.best - self.tol  # scikit-learn counts "> best - tol" as stale
         if value < self.best:
             self.best, self.best_epoch, self.best_params = value, epoch, params
         self.stale = 0 if improved else self.stale + 1
@@ -521,10 +521,12 @@ def fit(
         Needs ``validation_data``.
     patience : int, default 10
     tol : float or None
-        Without ``early_stopping``: stop when the training loss has not
-        improved by more than ``tol`` for ``patience`` epochs.  ``None`` never
-        stops early on the training loss.  For ``lbfgs``, L-BFGS-B's ``ftol``
-        and ``gtol``.
+        Without ``early_stopping``: stop once ``patience`` consecutive epochs
+        have ended above ``best loss - tol``.  ``None`` never stops early on the
+        training loss.  This is scikit-learn's rule, except that its
+        ``n_iter_no_change=k`` stops after k + 1 such epochs: pass
+        ``patience=k + 1`` to match it.  For ``lbfgs``, L-BFGS-B's ``ftol`` and
+        ``gtol``.
     progress : bool, default False
         Show a progress bar (tqdm) with the loss and samples per second.
     callback : callable ``(epoch, history) -> bool | None``, optional

@@ -604,3 +604,23 @@ def test_training_never_writes_into_arrays_handed_out(clf):
         np.testing.assert_array_equal(t, c)
     first, last = seen[0][0][0], seen[-1][0][0]
     assert not np.array_equal(first, last)  # epoch 1's weights were not overwritten
+
+
+def test_tol_rule_is_scikit_learns_with_patience_one_more():
+    # scikit-learn: an epoch is stale when loss > best - tol; it stops when more
+    # than n_iter_no_change epochs in a row are stale.  Replay its rule beside ours.
+    from bpnet.train import _Monitor
+
+    losses = [1.0, 0.9, 0.95, 0.9, 0.85, 0.849, 0.86, 0.8499, 0.7, 0.71, 0.72, 0.73]
+    for tol, n_iter_no_change in ((0.0, 1), (0.01, 2), (0.001, 1)):
+        best, count, sk_stop = math.inf, 0, None
+        for epoch, loss in enumerate(losses, start=1):
+            count = count + 1 if loss > best - tol else 0
+            best = min(best, loss)
+            if count > n_iter_no_change:
+                sk_stop = epoch
+                break
+        monitor = _Monitor(tol, n_iter_no_change + 1, active=True)
+        ours = next((e for e, loss in enumerate(losses, start=1)
+                     if monitor.update(e, loss, [])), None)
+        assert ours == sk_stop is not None, (tol, n_iter_no_change)
