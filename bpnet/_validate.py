@@ -284,3 +284,44 @@ def check_params(
                 )
         checked.append((W, b))
     return checked
+
+
+# --- training options (appended for bpnet.train) ----------------------------------
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool; refuses anything but ``True``/``False`` (and NumPy bools)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` as one of the strings in ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of: {', '.join(choices)}; got {value!r}")
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of: {', '.join(choices)}")
+    return value
+
+
+def check_fraction(name: str, value: Any, *, low_open: bool = False,
+                   high_open: bool = True) -> float:
+    """``value`` as a float in [0, 1) (``low_open`` excludes 0, ``high_open`` 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    lo = "(0" if low_open else "[0"
+    hi = "1)" if high_open else "1]"
+    bad_lo = v <= 0 if low_open else v < 0
+    bad_hi = v >= 1 if high_open else v > 1
+    if not np.isfinite(v) or bad_lo or bad_hi:
+        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
+    return v
+
+
+def check_xy_pair(name: str, value: Any) -> tuple[Any, Any]:
+    """``value`` as an ``(X, Y)`` pair (a tuple or list of two)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (X, Y), got {type(value).__name__}")
+    return value[0], value[1]

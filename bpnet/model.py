@@ -7,13 +7,15 @@ network's backend, device and dtype once, at this boundary.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _validate as v
 from . import kernels
+from . import train as _train
 from ._namespace import (
     backend_name,
     default_device,
@@ -27,6 +29,9 @@ from .activations import get_activation
 from .losses import get_loss, output_activation
 from .numerical import numerical_grad
 from .params import init_params_host, n_params, shapes
+
+if TYPE_CHECKING:
+    from .train import History
 
 __all__ = ["MLP"]
 
@@ -97,6 +102,7 @@ class MLP:
         inits = [self._hidden_act.init] * (len(sizes) - 2) + ["glorot"]
         host = init_params_host(sizes, inits, self.seed)
         self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
+        self._optimizer_state = None  # kept by fit/partial_fit, see bpnet.train
 
     # -- configuration ---------------------------------------------------------
     @property
@@ -298,16 +304,91 @@ class MLP:
         out = kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
         return materialize(self.xp, out)[0]
 
-    def fit(self, X: Any, Y: Any, **kwargs: Any):
+    # -- training ----------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, **kwargs: Any) -> History:
         """Train on (X, Y); see :func:`bpnet.train.fit` for the options.
 
         Returns
         -------
         History
+            Per-epoch training loss, validation loss and accuracy, times.
         """
-        from .train import fit
+        return _train.fit(self, X, Y, **kwargs)
 
-        return fit(self, X, Y, **kwargs)
+    def partial_fit(
+        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        alpha: float = 0.0, **optimizer_options: Any,
+    ) -> float:
+        """One epoch over (X, Y), continuing the optimizer state of earlier calls.
+
+        See :func:`bpnet.train.partial_fit`.
+
+        Returns
+        -------
+        float
+            The epoch's mean training loss.
+        """
+        return _train.partial_fit(
+            self, X, Y, optimizer=optimizer, lr=lr, batch_size=batch_size, shuffle=shuffle,
+            seed=seed, alpha=alpha, **optimizer_options,
+        )
+
+    def reset_optimizer(self) -> None:
+        """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
+        self._optimizer_state = None
+
+    def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
+        """Mean loss on (X, Y), and ``accuracy`` for classification losses.
+
+        Parameters
+        ----------
+        X : array (N, n_features)
+        Y : array
+            Targets as for :meth:`fit`.
+        batch_size : int or None
+            Rows per forward pass; ``None`` evaluates all rows at once.
+
+        Returns
+        -------
+        dict
+            ``{"loss": float, "accuracy": float}`` (accuracy only for
+            ``cross_entropy``, ``binary_cross_entropy`` and ``logistic``).
+        """
+        return _train.evaluate(self, X, Y, batch_size=batch_size)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write configuration and weights to an ``.npz`` file, atomically.
+
+        See :func:`bpnet.serialization.save`.
+        """
+        from .serialization import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
+             dtype: Any = None) -> MLP:
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        backend, device, dtype : optional
+            Override the saved backend (e.g. ``"numpy"`` for a model trained on a
+            GPU), device and dtype.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is not a bpnet model (truncated, foreign, newer format).
+        """
+        from .serialization import load
+
+        return load(path, backend=backend, device=device, dtype=dtype)
 
 
     # -- pickling ----------------------------------------------------------------------
