@@ -399,6 +399,8 @@ class MLP:
         state["xp"] = self.backend
         state["_params"] = [(to_numpy(W), to_numpy(b)) for W, b in self._params]
         state["dtype"] = self.dtype_name
+        # Optimizer moments may be device arrays; a restored net starts them afresh.
+        state["_optimizer_state"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
