@@ -391,6 +391,25 @@ class MLP:
         return load(path, backend=backend, device=device, dtype=dtype)
 
 
+    # -- pickling ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # Namespaces are modules, which do not pickle: keep the backend's name and
+        # host copies of the weights, and rebuild the rest on unpickling.
+        state = self.__dict__.copy()
+        state["xp"] = self.backend
+        state["_params"] = [(to_numpy(W), to_numpy(b)) for W, b in self._params]
+        state["dtype"] = self.dtype_name
+        # Optimizer moments may be device arrays; a restored net starts them afresh.
+        state["_optimizer_state"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.xp = get_namespace(state["xp"])
+        self.dtype = resolve_dtype(self.xp, state["dtype"])
+        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
+
+
 def _output(loss, name):
     if name is not None and not isinstance(name, str):
         raise TypeError(f"output_activation must be a string or None, got {name!r}")
