@@ -36,7 +36,6 @@ __all__ = [
     "known_rows",
     "match_rows",
     "materialize",
-    "persist",
     "resolve_backend",
     "resolve_dtype",
     "rewrap",
@@ -439,16 +438,6 @@ def rewrap(xp: ModuleType, computed: Any, like: Any) -> Any:
         computed = np.asarray(computed)
     # name=False: a random key instead of hashing the data, which nobody reuses
     return da.from_array(computed, chunks=like.chunks, name=False)
-
-
-def persist(xp: ModuleType, *arrays: Any) -> tuple[Any, ...]:
-    """Dask: compute the arrays in one go and keep their chunks where they were
-    computed (on the workers of a cluster).  Other backends: unchanged."""
-    if array_api_compat.is_dask_namespace(xp):
-        import dask
-
-        return tuple(dask.persist(*arrays))
-    return arrays
 
 
 def synchronize(*arrays: Any) -> None:

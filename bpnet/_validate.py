@@ -261,7 +261,9 @@ def as_targets(
 
 
 def _int_dtype(ns: ModuleType) -> Any:
-    return getattr(ns, "int64", None) or ns.int32
+    # Labels are < k, so int32 always holds them, and every backend has it
+    # (JAX's int64 needs its 64-bit mode and would warn and truncate).
+    return ns.int32
 
 
 def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str, k: int):

@@ -23,7 +23,6 @@ from ._namespace import (
     get_namespace,
     match_rows,
     materialize,
-    persist,
     resolve_dtype,
     rewrap,
     to_numpy,
@@ -302,10 +301,14 @@ class MLP:
 
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
-        ``binary_cross_entropy`` (sigmoid), the output activation otherwise."""
+        ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
+
+        An array of the network's backend on its device; on Dask a lazy array
+        chunked by rows like ``X``."""
         x = self._x(X)
-        out = kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
-        return persist(self.xp, out)[0]  # Dask: computed, and kept where it was computed
+        # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
+        # store as the caller likes (the dask-ml convention).
+        return kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
 
     def fit(self, X: Any, Y: Any, **kwargs: Any):
         """Train on (X, Y); see :func:`bpnet.train.fit` for the options.
