@@ -37,12 +37,7 @@ import pytest
 
 import bpnet
 from bpnet._backends import loss_and_grad_fn
-from bpnet._namespace import (
-    device_description,
-    materialize,
-    rewrap,
-    synchronize,
-)
+from bpnet._namespace import device_description, materialize_step, synchronize
 
 NETS: dict[str, list[int]] = {"64-128-10": [64, 128, 10], "784-256-256-10": [784, 256, 256, 10]}
 BATCHES = [64, 256, 1024, 4096]
@@ -133,12 +128,11 @@ def make_step(case: Case, sizes: list[int], batch: int, seed: int = 0) -> tuple[
 
     def step():
         value, grads = lg(state["params"], x, y, hidden, net._out_act, net._loss, xp=xp)
-        new = [t - LR * g for (W, b), (dW, db) in zip(state["params"], grads)
-               for t, g in ((W, dW), (b, db))]
-        value, *flat = materialize(xp, value, *new)  # Dask: one compute for the step
-        flat = [rewrap(xp, t, like) for t, like in zip(flat, new)]
-        synchronize(value, *flat)
-        state["params"] = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        new = [(W - LR * dW, b - LR * db)
+               for (W, b), (dW, db) in zip(state["params"], grads, strict=True)]
+        value, new = materialize_step(xp, value, new)  # Dask: one compute for the step
+        synchronize(value, *[t for pair in new for t in pair])
+        state["params"] = new
         return value
 
     return step, x

@@ -36,6 +36,7 @@ __all__ = [
     "known_rows",
     "match_rows",
     "materialize",
+    "materialize_step",
     "resolve_backend",
     "resolve_dtype",
     "rewrap",
@@ -438,6 +439,37 @@ def rewrap(xp: ModuleType, computed: Any, like: Any) -> Any:
         computed = np.asarray(computed)
     # name=False: a random key instead of hashing the data, which nobody reuses
     return da.from_array(computed, chunks=like.chunks, name=False)
+
+
+def materialize_step(
+    xp: ModuleType, value: Any, params: list[tuple[Any, Any]]
+) -> tuple[Any, list[tuple[Any, Any]]]:
+    """End a training step: the loss and the new parameters in one compute.
+
+    On Dask, without this, each step's weights would be a graph over the
+    previous step's, and every compute would redo all the steps before it.
+
+    Parameters
+    ----------
+    xp : namespace
+    value : 0-d array
+        The step's loss.
+    params : list of (W, b)
+        The updated parameters (lazy on Dask).
+
+    Returns
+    -------
+    value : 0-d array
+        Concrete (a NumPy scalar array on Dask), ready for ``float(to_numpy(...))``.
+    params : list of (W, b)
+        Arrays of ``xp``; on Dask, single-chunk arrays over the computed values.
+    """
+    if not array_api_compat.is_dask_namespace(xp):
+        return value, params
+    lazy = [t for pair in params for t in pair]
+    value, *flat = materialize(xp, value, *lazy)
+    flat = [rewrap(xp, t, like) for t, like in zip(flat, lazy, strict=True)]
+    return value, [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 def synchronize(*arrays: Any) -> None:

@@ -155,3 +155,28 @@ def test_a_cluster_keeps_the_data_on_its_workers_and_fits(dask_client, data):
         assert all(isinstance(v, distributed.Future) for v in graph.values())
         history = net.fit(X, Y, optimizer="sgd", lr=0.5, epochs=2)
     assert history.loss == pytest.approx(ref.fit(X, Y, lr=0.5, epochs=2).loss, rel=1e-12)
+
+
+def test_materialize_step_keeps_each_step_graph_from_growing(threads, data, monkeypatch):
+    from bpnet import kernels
+    from bpnet._namespace import materialize_step
+
+    ref, net = _nets()
+    x, y = net._xy(*data)
+    params = net.params
+    real, calls = dask.base.compute, []
+    monkeypatch.setattr(dask, "compute", lambda *a, **k: calls.append(len(a)) or real(*a, **k))
+    for _ in range(3):
+        value, grads = kernels.loss_and_grad(params, x, y, net.hidden, net._out_act, net._loss,
+                                             xp=net.xp)
+        new = [(W - 0.5 * dW, b - 0.5 * db) for (W, b), (dW, db) in zip(params, grads)]
+        value, params = materialize_step(net.xp, value, new)
+        # the new weights are data again, not a graph over the previous steps
+        assert all(len(t.__dask_graph__()) == 1 for pair in params for t in pair)
+    assert calls == [1 + 2 * len(params)] * 3  # one compute per step: loss and weights
+    ref.fit(*data, lr=0.5, epochs=3)
+    for (W, b), (W0, b0) in zip(params, ref.params, strict=True):
+        assert_close(W, W0)
+        assert_close(b, b0)
+    unchanged = [(np.ones(2), np.zeros(1))]
+    assert materialize_step(np, np.float64(1.0), unchanged)[1] is unchanged
