@@ -1,11 +1,22 @@
 """The one module that knows which array library stands behind ``xp``.
 
 Everything else in bpnet is written against the Python Array API standard and
-receives its namespace as an ``xp`` argument.  This module turns user-facing
-names (``"numpy"``, ``"array_api_strict"``, ...) into namespaces, resolves
-devices and dtypes, moves arrays between the host and a backend, and
-materializes lazy results.  No optional backend is imported until it is asked
-for.
+receives its namespace as an ``xp`` argument.  This module:
+
+- turns user-facing names (``"numpy"``, ``"cupy"``, ``"torch"``, ``"jax"``,
+  ``"dask"``, ``"array_api_strict"``, ``"auto"``) or modules into namespaces,
+  importing an optional backend only when it is asked for, and says which
+  extra to install when it is missing;
+- resolves devices and dtypes (refusing float64 on JAX without its 64-bit
+  mode rather than computing in float32);
+- moves arrays between the host and a backend: once per fit, blocking on CuPy
+  so a reused host buffer can never race the copy;
+- lays data out for Dask: whole rows per chunk, persisted, so each step's
+  graph refers to computed chunks and the gradient is a sum over chunks;
+- materializes lazy results, one ``dask.compute`` per step, and waits for
+  asynchronous devices before anyone reads a clock.
+
+Backend-specific fast paths live in :mod:`bpnet._backends`.
 """
 
 from __future__ import annotations

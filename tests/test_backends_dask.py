@@ -180,3 +180,27 @@ def test_materialize_step_keeps_each_step_graph_from_growing(threads, data, monk
         assert_close(b, b0)
     unchanged = [(np.ones(2), np.zeros(1))]
     assert materialize_step(np, np.float64(1.0), unchanged)[1] is unchanged
+
+
+def test_lbfgs_over_the_public_api_on_dask_data(threads, data):
+    # What an L-BFGS fit does (scipy on the host, one loss-and-gradient per
+    # evaluation): the Dask net follows the NumPy one step for step.
+    optimize = pytest.importorskip("scipy.optimize")
+    from bpnet.params import ravel, shapes, unravel
+
+    X, Y = data
+    results = []
+    for net in _nets():
+        layout = shapes(net.params)
+
+        def f(theta, net=net, layout=layout):
+            net.set_params(unravel(theta, layout, xp=np))
+            value, grads = net.loss_and_grad(X, Y)
+            host = [(bpnet.to_numpy(dW), bpnet.to_numpy(db)) for dW, db in grads]
+            return value, ravel(host, xp=np)
+
+        theta0 = ravel([(bpnet.to_numpy(W), bpnet.to_numpy(b)) for W, b in net.params], xp=np)
+        res = optimize.minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 5})
+        assert res.fun < f(theta0)[0]
+        results.append(res.x)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9, atol=1e-12)
