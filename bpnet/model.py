@@ -16,13 +16,17 @@ import numpy as np
 from . import _validate as v
 from . import kernels
 from . import train as _train
+from ._backends import loss_and_grad_fn, specialize_hidden
 from ._namespace import (
     backend_name,
     default_device,
     dtype_name,
+    from_host,
     get_namespace,
+    match_rows,
     materialize,
     resolve_dtype,
+    rewrap,
     to_numpy,
 )
 from .activations import get_activation
@@ -107,8 +111,9 @@ class MLP:
     # -- configuration ---------------------------------------------------------
     @property
     def hidden(self) -> list:
-        """The hidden layers' :class:`~bpnet.activations.Activation` objects."""
-        return [self._hidden_act] * (len(self.layer_sizes) - 2)
+        """The hidden layers' :class:`~bpnet.activations.Activation` objects (with
+        the backend's fused derivatives where it has them, see :mod:`bpnet._backends`)."""
+        return specialize_hidden(self.xp, [self._hidden_act] * (len(self.layer_sizes) - 2))
 
     @property
     def n_params(self) -> int:
@@ -192,7 +197,7 @@ class MLP:
 
     def _to_backend(self, host: np.ndarray) -> Array:
         np_dtype = np.float32 if self.dtype_name == "float32" else np.float64
-        return self.xp.asarray(np.ascontiguousarray(host, dtype=np_dtype), device=self.device)
+        return from_host(self.xp, np.ascontiguousarray(host, dtype=np_dtype), self.device)
 
     def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
@@ -232,7 +237,7 @@ class MLP:
             Y, loss=self._loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
             backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
         )
-        return x, y
+        return x, match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
     # -- computation -----------------------------------------------------------------
     def loss_and_grad(
@@ -257,11 +262,12 @@ class MLP:
         """
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        value, grads = kernels.loss_and_grad(
+        value, grads = loss_and_grad_fn(self.xp)(
             self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
         )
-        flat = [t for pair in grads for t in pair]
-        value, *flat = materialize(self.xp, value, *flat)
+        lazy = [t for pair in grads for t in pair]
+        value, *flat = materialize(self.xp, value, *lazy)  # Dask: one compute for all
+        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
         grads = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
         return float(to_numpy(value)), grads
 
@@ -294,15 +300,21 @@ class MLP:
             self._params, x, y, self.hidden, self._out_act, self._loss,
             alpha=alpha, eps=eps, xp=self.xp,
         )
-        flat = materialize(self.xp, *[t for pair in grads for t in pair])
+        lazy = [t for pair in grads for t in pair]
+        flat = materialize(self.xp, *lazy)
+        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
         return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
 
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
-        ``binary_cross_entropy`` (sigmoid), the output activation otherwise."""
+        ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
+
+        An array of the network's backend on its device; on Dask a lazy array
+        chunked by rows like ``X``."""
         x = self._x(X)
-        out = kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
-        return materialize(self.xp, out)[0]
+        # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
+        # store as the caller likes (the dask-ml convention).
+        return kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
 
     # -- training ----------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, **kwargs: Any) -> History:

@@ -43,6 +43,7 @@ import numpy as np
 
 from . import _validate as v
 from . import kernels
+from ._backends import loss_and_grad_fn
 from ._namespace import materialize, to_numpy
 from .optim import (
     DEFAULT_LR,
@@ -352,11 +353,12 @@ class _Loop:
             order = xp.asarray(rng.permutation(self.n), device=net.device)
             x, y = xp.take(x, order, axis=0), xp.take(y, order, axis=0)
         hidden, out, loss, alpha = net.hidden, net._out_act, net._loss, self.alpha
+        loss_and_grad = loss_and_grad_fn(xp)  # jax.jit of the same kernels on JAX
         total = None
         if self.flat:
             update_flat, theta, params = self.opt.update_flat, self.theta, self.params
             for lo, hi in self.bounds:
-                value, grads = kernels.loss_and_grad(
+                value, grads = loss_and_grad(
                     params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
                 )
                 self.state = update_flat(theta, ravel(grads, xp=xp), self.state, lr, xp)
@@ -365,7 +367,7 @@ class _Loop:
             return total
         update = self.opt.update
         for lo, hi in self.bounds:
-            value, grads = kernels.loss_and_grad(
+            value, grads = loss_and_grad(
                 self.params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
             )
             self.params, self.state = update(self.params, grads, self.state, lr, xp)
