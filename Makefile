@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 # Test extras: the optional backends that install on a CPU-only machine.
 # torch==2.13.0 is pinned so pip takes the CPU build (an unpinned torch pulls CUDA).
-EXTRAS_TEST := "torch==2.13.0" "jax[cpu]" "dask[array]" distributed
+EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
 .PHONY: all venv test demo lint bench clean
 

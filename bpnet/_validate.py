@@ -13,9 +13,18 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
-from ._namespace import array_backend, device_of, to_device
+from ._namespace import (
+    array_backend,
+    as_rows,
+    detach,
+    device_of,
+    from_host,
+    known_rows,
+    to_device,
+)
 
 Array = Any
 
@@ -113,7 +122,12 @@ def _numeric_host(x: Any, name: str) -> np.ndarray:
 
 def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, ModuleType]:
     """(array, namespace to check it with): backend arrays stay where they are,
-    everything else becomes a host NumPy array."""
+    everything else becomes a host NumPy array.
+
+    A Dask array is persisted and its chunk sizes made known here, so that the
+    checks and the training step that follow read computed chunks instead of
+    each recomputing the user's graph.
+    """
     kind = array_backend(x)
     if kind is not None and kind != "numpy":
         if kind != backend:
@@ -123,7 +137,7 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
             )
         if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-        return x, xp
+        return known_rows(detach(x)), xp
     return _numeric_host(x, name), np
 
 
@@ -163,13 +177,23 @@ def as_input(
         )
     if ns.isdtype(x.dtype, "real floating") and not _all(ns, ns.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values; all inputs must be finite")
-    return _to_backend(x, ns, xp, device, dtype)
+    return _to_backend(x, ns, xp, device, dtype, rows=True)
 
 
-def _to_backend(x: Array, ns: ModuleType, xp: ModuleType, device: Any, dtype: Any) -> Array:
+def _to_backend(
+    x: Array, ns: ModuleType, xp: ModuleType, device: Any, dtype: Any, *, rows: bool = False
+) -> Array:
+    """``x`` (from :func:`_source`, checked with ``ns``) as an array of ``xp`` on
+    ``device`` in ``dtype``.
+
+    ``rows=True`` marks a data set (samples along axis 0): on Dask it is
+    chunked by rows and persisted (see :func:`bpnet._namespace.as_rows`).
+    """
+    if rows and array_api_compat.is_dask_namespace(xp):
+        return as_rows(xp, x, dtype)
     if ns is np and xp is not np:
         np_dtype = np.float32 if "32" in str(dtype) else np.float64
-        return xp.asarray(np.ascontiguousarray(x, dtype=np_dtype), device=device)
+        return from_host(xp, np.ascontiguousarray(x, dtype=np_dtype), device)
     if x.dtype != dtype:
         x = xp.astype(x, dtype)
     return to_device(x, device)
@@ -233,11 +257,13 @@ def as_targets(
                 f"expected shape (n_samples, {k})"
             )
         _check_values(y, ns, kind, loss.name, name, k)
-    return _to_backend(y, ns, xp, device, dtype)
+    return _to_backend(y, ns, xp, device, dtype, rows=True)
 
 
 def _int_dtype(ns: ModuleType) -> Any:
-    return getattr(ns, "int64", None) or ns.int32
+    # Labels are < k, so int32 always holds them, and every backend has it
+    # (JAX's int64 needs its 64-bit mode and would warn and truncate).
+    return ns.int32
 
 
 def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str, k: int):
@@ -284,3 +310,44 @@ def check_params(
                 )
         checked.append((W, b))
     return checked
+
+
+# --- training options (appended for bpnet.train) ----------------------------------
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool; refuses anything but ``True``/``False`` (and NumPy bools)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` as one of the strings in ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of: {', '.join(choices)}; got {value!r}")
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of: {', '.join(choices)}")
+    return value
+
+
+def check_fraction(name: str, value: Any, *, low_open: bool = False,
+                   high_open: bool = True) -> float:
+    """``value`` as a float in [0, 1) (``low_open`` excludes 0, ``high_open`` 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    lo = "(0" if low_open else "[0"
+    hi = "1)" if high_open else "1]"
+    bad_lo = v <= 0 if low_open else v < 0
+    bad_hi = v >= 1 if high_open else v > 1
+    if not np.isfinite(v) or bad_lo or bad_hi:
+        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
+    return v
+
+
+def check_xy_pair(name: str, value: Any) -> tuple[Any, Any]:
+    """``value`` as an ``(X, Y)`` pair (a tuple or list of two)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (X, Y), got {type(value).__name__}")
+    return value[0], value[1]

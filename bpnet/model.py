@@ -7,26 +7,35 @@ network's backend, device and dtype once, at this boundary.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _validate as v
 from . import kernels
+from . import train as _train
+from ._backends import loss_and_grad_fn, specialize_hidden
 from ._namespace import (
     backend_name,
     default_device,
     dtype_name,
+    from_host,
     get_namespace,
+    match_rows,
     materialize,
     resolve_dtype,
+    rewrap,
     to_numpy,
 )
 from .activations import get_activation
 from .losses import get_loss, output_activation
 from .numerical import numerical_grad
 from .params import init_params_host, n_params, shapes
+
+if TYPE_CHECKING:
+    from .train import History
 
 __all__ = ["MLP"]
 
@@ -97,12 +106,14 @@ class MLP:
         inits = [self._hidden_act.init] * (len(sizes) - 2) + ["glorot"]
         host = init_params_host(sizes, inits, self.seed)
         self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
+        self._optimizer_state = None  # kept by fit/partial_fit, see bpnet.train
 
     # -- configuration ---------------------------------------------------------
     @property
     def hidden(self) -> list:
-        """The hidden layers' :class:`~bpnet.activations.Activation` objects."""
-        return [self._hidden_act] * (len(self.layer_sizes) - 2)
+        """The hidden layers' :class:`~bpnet.activations.Activation` objects (with
+        the backend's fused derivatives where it has them, see :mod:`bpnet._backends`)."""
+        return specialize_hidden(self.xp, [self._hidden_act] * (len(self.layer_sizes) - 2))
 
     @property
     def n_params(self) -> int:
@@ -186,7 +197,7 @@ class MLP:
 
     def _to_backend(self, host: np.ndarray) -> Array:
         np_dtype = np.float32 if self.dtype_name == "float32" else np.float64
-        return self.xp.asarray(np.ascontiguousarray(host, dtype=np_dtype), device=self.device)
+        return from_host(self.xp, np.ascontiguousarray(host, dtype=np_dtype), self.device)
 
     def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
@@ -226,7 +237,7 @@ class MLP:
             Y, loss=self._loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
             backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
         )
-        return x, y
+        return x, match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
     # -- computation -----------------------------------------------------------------
     def loss_and_grad(
@@ -251,11 +262,12 @@ class MLP:
         """
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        value, grads = kernels.loss_and_grad(
+        value, grads = loss_and_grad_fn(self.xp)(
             self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
         )
-        flat = [t for pair in grads for t in pair]
-        value, *flat = materialize(self.xp, value, *flat)
+        lazy = [t for pair in grads for t in pair]
+        value, *flat = materialize(self.xp, value, *lazy)  # Dask: one compute for all
+        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
         grads = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
         return float(to_numpy(value)), grads
 
@@ -288,26 +300,126 @@ class MLP:
             self._params, x, y, self.hidden, self._out_act, self._loss,
             alpha=alpha, eps=eps, xp=self.xp,
         )
-        flat = materialize(self.xp, *[t for pair in grads for t in pair])
+        lazy = [t for pair in grads for t in pair]
+        flat = materialize(self.xp, *lazy)
+        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
         return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
 
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
-        ``binary_cross_entropy`` (sigmoid), the output activation otherwise."""
-        x = self._x(X)
-        out = kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
-        return materialize(self.xp, out)[0]
+        ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
 
-    def fit(self, X: Any, Y: Any, **kwargs: Any):
+        An array of the network's backend on its device; on Dask a lazy array
+        chunked by rows like ``X``."""
+        x = self._x(X)
+        # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
+        # store as the caller likes (the dask-ml convention).
+        return kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
+
+    # -- training ----------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, **kwargs: Any) -> History:
         """Train on (X, Y); see :func:`bpnet.train.fit` for the options.
 
         Returns
         -------
         History
+            Per-epoch training loss, validation loss and accuracy, times.
         """
-        from .train import fit
+        return _train.fit(self, X, Y, **kwargs)
 
-        return fit(self, X, Y, **kwargs)
+    def partial_fit(
+        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        alpha: float = 0.0, **optimizer_options: Any,
+    ) -> float:
+        """One epoch over (X, Y), continuing the optimizer state of earlier calls.
+
+        See :func:`bpnet.train.partial_fit`.
+
+        Returns
+        -------
+        float
+            The epoch's mean training loss.
+        """
+        return _train.partial_fit(
+            self, X, Y, optimizer=optimizer, lr=lr, batch_size=batch_size, shuffle=shuffle,
+            seed=seed, alpha=alpha, **optimizer_options,
+        )
+
+    def reset_optimizer(self) -> None:
+        """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
+        self._optimizer_state = None
+
+    def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
+        """Mean loss on (X, Y), and ``accuracy`` for classification losses.
+
+        Parameters
+        ----------
+        X : array (N, n_features)
+        Y : array
+            Targets as for :meth:`fit`.
+        batch_size : int or None
+            Rows per forward pass; ``None`` evaluates all rows at once.
+
+        Returns
+        -------
+        dict
+            ``{"loss": float, "accuracy": float}`` (accuracy only for
+            ``cross_entropy``, ``binary_cross_entropy`` and ``logistic``).
+        """
+        return _train.evaluate(self, X, Y, batch_size=batch_size)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write configuration and weights to an ``.npz`` file, atomically.
+
+        See :func:`bpnet.serialization.save`.
+        """
+        from .serialization import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
+             dtype: Any = None) -> MLP:
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        backend, device, dtype : optional
+            Override the saved backend (e.g. ``"numpy"`` for a model trained on a
+            GPU), device and dtype.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is not a bpnet model (truncated, foreign, newer format).
+        """
+        from .serialization import load
+
+        return load(path, backend=backend, device=device, dtype=dtype)
+
+
+    # -- pickling ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # Namespaces are modules, which do not pickle: keep the backend's name and
+        # host copies of the weights, and rebuild the rest on unpickling.
+        state = self.__dict__.copy()
+        state["xp"] = self.backend
+        state["_params"] = [(to_numpy(W), to_numpy(b)) for W, b in self._params]
+        state["dtype"] = self.dtype_name
+        # Optimizer moments may be device arrays; a restored net starts them afresh.
+        state["_optimizer_state"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.xp = get_namespace(state["xp"])
+        self.dtype = resolve_dtype(self.xp, state["dtype"])
+        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
 
 
 def _output(loss, name):

@@ -56,7 +56,7 @@ def test_xor_is_learned_by_sgd():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     Y = np.array([0, 1, 1, 0], dtype=float)
     net = bpnet.MLP([2, 4, 1], activation="tanh", loss="mse", dtype="float64", seed=1)
-    history = net.fit(X, Y, lr=0.5, epochs=2000)
+    history = net.fit(X, Y, optimizer="sgd", momentum=0.0, lr=0.5, epochs=2000)
     assert history.loss[-1] < 0.01 < history.loss[0]
     np.testing.assert_array_equal(np.round(net.predict(X)[:, 0]), Y)
 
@@ -66,7 +66,8 @@ def test_minibatch_fit_lowers_the_loss(rng):
     Y = (X[:, 0] * X[:, 1] > 0).astype(int)
     net = bpnet.MLP([3, 16, 2], loss="cross_entropy", dtype="float64", seed=0)
     before = net.compute_loss(X, Y)
-    history = net.fit(X, Y, lr=0.2, epochs=50, batch_size=16, seed=0)
+    history = net.fit(X, Y, optimizer="sgd", momentum=0.0, lr=0.2, epochs=50, batch_size=16,
+                      seed=0)
     assert history.epochs == 50
     assert net.compute_loss(X, Y) < 0.5 * before
 

@@ -1,0 +1,165 @@
+"""Backend fast paths agree with their portable twins, and are chosen only where
+their capability check says so.  GPU-only checks are marked ``gpu`` and skip
+unless a CUDA device answers; the CuPy dispatch is checked without one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import TOLERANCE, assert_close, make_targets
+
+import bpnet
+from bpnet import _backends, kernels
+from bpnet._namespace import (
+    device_description,
+    from_host,
+    materialize,
+    synchronize,
+    to_numpy,
+)
+from bpnet.activations import get_activation
+
+needs_gpu = pytest.mark.skipif(not bpnet.cuda_available(), reason="no CUDA device answers")
+
+
+def _step_inputs(net, rng, n=32):
+    X = rng.standard_normal((n, net.n_features))
+    Y = make_targets(net.loss, n, net.n_outputs, rng)
+    return net._xy(X, Y)
+
+
+def _both(net, x, y, monkeypatch, alpha=0.01):
+    """(fast path's result, portable kernels' result) on the same inputs."""
+    fast = _backends.loss_and_grad_fn(net.xp)(
+        net.params, x, y, net.hidden, net._out_act, net._loss, alpha=alpha, xp=net.xp)
+    with monkeypatch.context() as m:
+        m.setenv("BPNET_PORTABLE", "1")
+        portable = kernels.loss_and_grad(
+            net.params, x, y, net.hidden, net._out_act, net._loss, alpha=alpha, xp=net.xp)
+    return fast, portable
+
+
+def test_portable_switch_turns_every_fast_path_off(monkeypatch):
+    assert _backends.loss_and_grad_fn(np) is kernels.loss_and_grad
+    monkeypatch.setenv("BPNET_PORTABLE", "0")
+    assert _backends.fast_paths_enabled()
+    monkeypatch.setenv("BPNET_PORTABLE", "1")
+    assert not _backends.fast_paths_enabled()
+    jnp = pytest.importorskip("jax.numpy")
+    assert _backends.loss_and_grad_fn(jnp) is kernels.loss_and_grad
+    monkeypatch.delenv("BPNET_PORTABLE")
+    assert _backends.loss_and_grad_fn(jnp) is not kernels.loss_and_grad
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jax_jit_matches_the_portable_kernels(dtype, request, rng, monkeypatch):
+    pytest.importorskip("jax")
+    if dtype == "float64":
+        request.getfixturevalue("jax_x64")
+    # the configuration and shapes of test_backends.py's mse/relu case: JAX then
+    # reuses what it compiled there when the suites run together
+    net = bpnet.MLP([5, 8, 6, 3], activation="relu", loss="mse", backend="jax", dtype=dtype)
+    x, y = _step_inputs(net, rng, n=40)
+    (v_fast, g_fast), (v_port, g_port) = _both(net, x, y, monkeypatch)
+    assert str(v_fast.dtype) == dtype
+    rtol, _ = TOLERANCE[dtype]
+    assert float(v_fast) == pytest.approx(float(v_port), rel=rtol)
+    for fast, portable in zip(g_fast, g_port, strict=True):
+        for a, b in zip(fast, portable, strict=True):
+            assert str(a.dtype) == dtype and a.shape == b.shape
+            assert_close(a, to_numpy(b), dtype)
+
+
+def test_jax_jit_compiles_once_per_configuration_and_shape(rng):
+    pytest.importorskip("jax")
+    net = bpnet.MLP([4, 6, 2], activation="tanh", backend="jax")
+    x, y = _step_inputs(net, rng, n=16)
+    f = _backends._jax_jitted(tuple(net.hidden), net._out_act, net._loss, 0.0)
+    if not hasattr(f, "_cache_size"):
+        pytest.skip("this JAX does not report its jit cache size")
+    before = f._cache_size()
+    for _ in range(3):
+        net.loss_and_grad(bpnet.to_numpy(x), bpnet.to_numpy(y))
+    assert f._cache_size() == before + 1
+    net.loss_and_grad(bpnet.to_numpy(x)[:8], bpnet.to_numpy(y)[:8])  # a new batch shape
+    assert f._cache_size() == before + 2
+
+
+def test_cupy_fuses_only_relu_and_only_on_cupy(monkeypatch):
+    cupy = pytest.importorskip("cupy")
+    import array_api_compat.cupy as cpx  # importable without a device
+
+    acts = [get_activation(name) for name in ("relu", "tanh", "leaky_relu")]
+    fused = _backends.specialize_hidden(cpx, acts)
+    assert fused[0].name == "relu" and fused[0].f is acts[0].f
+    assert fused[0].df is _backends._cupy_relu_df and acts[0].df is not _backends._cupy_relu_df
+    assert fused[1:] == acts[1:]
+    assert _backends.specialize_hidden(np, acts) == acts
+    monkeypatch.setenv("BPNET_PORTABLE", "1")
+    assert _backends.specialize_hidden(cpx, acts) == acts
+    # constructing the kernel needs CuPy but no device (it compiles on first call)
+    assert isinstance(_backends._cupy_relu_df_kernel(), cupy.ElementwiseKernel)
+
+
+def test_synchronize_and_device_description_on_cpu_backends():
+    a = np.ones(3)
+    synchronize(a)  # eager: nothing to wait for
+    assert "cpu" in device_description(a)
+    jnp = pytest.importorskip("jax.numpy")
+    b = jnp.ones(3) * 2
+    synchronize(b)
+    assert "Cpu" in device_description(b) or "cpu" in device_description(b).lower()
+
+
+# --- on a GPU ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+@needs_gpu
+def test_cupy_fused_relu_derivative_equals_the_portable_one(dtype, rng):
+    import array_api_compat.cupy as cpx
+
+    host = np.concatenate([[-2.0, -0.0, 0.0, 1e-30, 3.0], rng.standard_normal(1000)])
+    a = cpx.asarray(host.astype(dtype))
+    fused = _backends._cupy_relu_df(a, cpx)
+    portable = get_activation("relu").df(a, cpx)
+    assert fused.dtype == a.dtype
+    np.testing.assert_array_equal(to_numpy(fused), to_numpy(portable))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_cupy_gradients_with_the_fused_derivative_match_portable(rng, monkeypatch):
+    net = bpnet.MLP([5, 16, 16, 3], activation="relu", loss="cross_entropy", backend="cupy",
+                    dtype="float64")
+    assert net.hidden[0].df is _backends._cupy_relu_df
+    x, y = _step_inputs(net, rng, n=64)
+    fast = kernels.loss_and_grad(net.params, x, y, net.hidden, net._out_act, net._loss,
+                                 xp=net.xp)
+    plain = [get_activation("relu")] * 2
+    portable = kernels.loss_and_grad(net.params, x, y, plain, net._out_act, net._loss,
+                                     xp=net.xp)
+    for a, b in zip(fast[1], portable[1], strict=True):
+        np.testing.assert_array_equal(to_numpy(a[0]), to_numpy(b[0]))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_cupy_host_copy_lands_before_the_host_buffer_changes():
+    import array_api_compat.cupy as cpx
+
+    host = np.arange(1 << 22, dtype=np.float32)  # 16 MiB: a copy that takes a while
+    on_device = from_host(cpx, host, None)
+    host[:] = -1  # reuse the buffer at once, as a data loader would
+    np.testing.assert_array_equal(to_numpy(on_device), np.arange(1 << 22, dtype=np.float32))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_cupy_synchronize_and_device_description():
+    import array_api_compat.cupy as cpx
+
+    a = cpx.ones((256, 256), dtype=cpx.float32)
+    b = a @ a
+    synchronize(b)
+    assert "GiB" in device_description(b)
+    assert materialize(cpx, b)[0] is b
