@@ -10,12 +10,27 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from bpnet import bench
 from bpnet._timing import interleaved, limit_threads, machine_info
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_bpnet_bench_unimported():
+    """``bpnet.bench`` is imported only for ``bpnet bench``; once these tests are
+    done, forget it again, so that later tests which stand a replacement (or
+    None) in ``sys.modules`` see the replacement, not this module bound as an
+    attribute of the ``bpnet`` package."""
+    yield
+    import bpnet
+
+    sys.modules.pop("bpnet.bench", None)
+    if "bench" in vars(bpnet):
+        delattr(bpnet, "bench")
 
 
 def _parse(argv):
