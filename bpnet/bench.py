@@ -853,7 +853,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed blocks per contender (default 9; quick 3)")
     parser.add_argument("--pause", type=float, default=None,
-                        help="seconds slept before each block (default 0.2; quick 0.05)")
+                        help="seconds slept before each block, so BLAS threads left spinning "
+                             "by the previous contender settle (default 0.2)")
     parser.add_argument("--sweep-threads", action="store_true",
                         help="also time bpnet and the lean step at 1 thread and at --threads")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -888,7 +889,7 @@ def run(args: argparse.Namespace) -> int:
     quick = args.quick
     threads = args.threads or os.cpu_count() or 1
     repeats = args.repeats or (3 if quick else 9)
-    pause = args.pause if args.pause is not None else (0.05 if quick else 0.2)
+    pause = args.pause if args.pause is not None else 0.2  # OpenBLAS threads spin ~0.1 s
     block = 0.005 if quick else 0.02
     cap = args.fd_cap if args.fd_cap is not None else (0.5 if quick else 5.0)
     max_p = args.fd_max_params if args.fd_max_params is not None else (10_000 if quick else 110_000)
@@ -913,8 +914,12 @@ def run(args: argparse.Namespace) -> int:
     with limit_threads(threads) as limited:
         report["threads"] = limited
         report["machine"] = machine_info()
-        print(f"bpnet bench: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-              f"{threads} thread(s), {blas_summary(report['machine'])}")
+        machine = report["machine"]
+        print(f"bpnet bench: {machine['cpu']}, {machine['cores']} cores, "
+              f"{threads} thread(s), {blas_summary(machine)}")
+        if machine.get("loadavg"):
+            print(f"load average {machine['loadavg'][0]:.2f}: other jobs on this machine skew "
+                  f"absolute times; compare ratios")
         gpu = cuda_device_info()
         if gpu:
             print(f"GPU: {gpu['name']}, {gpu['memory_total_bytes'] / 2**30:.1f} GiB")
