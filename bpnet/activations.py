@@ -5,8 +5,8 @@ Every derivative is expressed through the activation's *output* ``a = f(z)``
 stores only the activations and never the pre-activations ``z``.
 
 All functions take the array namespace as ``xp`` and follow the Python Array API
-standard: no in-place updates, no host syncs, every constant created with the
-input's dtype and device.
+standard: no in-place updates, no host syncs, no arrays created (constants are
+Python scalars, which take the dtype and device of the array they meet).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
-
-from ._namespace import device_of
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"]
 
@@ -49,23 +47,21 @@ class Activation:
     init: str
 
 
-def _zero(x: Array, xp: ModuleType) -> Array:
-    return xp.zeros((), dtype=x.dtype, device=device_of(x))
-
-
 def sigmoid(z: Array, xp: ModuleType) -> Array:
     """Logistic function ``1 / (1 + exp(-z))`` that never overflows.
 
-    ``exp(-|z|)`` lies in (0, 1], so both branches are finite for any ``z``.
+    Written as ``exp(min(z, 0)) / (1 + exp(-|z|))``: both exponents are <= 0, and
+    it is ``1 / (1 + exp(-z))`` for z >= 0 and ``exp(z) / (1 + exp(z))`` below,
+    each exact to rounding.  No ``where``: on NumPy a select on a mask that
+    changes sign from element to element was the slowest call of the three forms
+    tried, and this one is the fastest from 4 to 65,536 elements.
     """
-    e = xp.exp(-xp.abs(z))
-    r = 1.0 / (1.0 + e)
-    return xp.where(z >= 0, r, e * r)
+    return xp.exp(xp.minimum(z, 0.0)) / (1.0 + xp.exp(-xp.abs(z)))
 
 
 def softplus(z: Array, xp: ModuleType) -> Array:
     """``log(1 + exp(z))`` computed as ``max(z, 0) + log1p(exp(-|z|))``."""
-    return xp.maximum(z, _zero(z, xp)) + xp.log1p(xp.exp(-xp.abs(z)))
+    return xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def _identity(z: Array, xp: ModuleType) -> Array:
@@ -73,7 +69,9 @@ def _identity(z: Array, xp: ModuleType) -> Array:
 
 
 def _relu(z: Array, xp: ModuleType) -> Array:
-    return xp.maximum(z, _zero(z, xp))
+    # A Python scalar, not a 0-d array: the standard (2024.12) allows it, and it
+    # saves building a zero on the right device at every call of a tiny layer.
+    return xp.maximum(z, 0.0)
 
 
 def _relu_df(a: Array, xp: ModuleType) -> Array:

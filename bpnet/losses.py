@@ -15,6 +15,11 @@ loss                        output          delta_L (times N)
 ``cross_entropy``           softmax         ``softmax(z) - y``
 ``binary_cross_entropy``    sigmoid         ``sigmoid(z) - y``
 ==========================  ==============  ===================================
+
+Every ``value`` also accepts ``z`` with leading dimensions, (..., N, k) against
+``y`` (N, k), and then returns one loss per leading index: the batched finite
+differences in :mod:`bpnet.numerical` evaluate many perturbed networks at once
+that way.  Reductions therefore run over the last two axes, never over all.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ Array = Any
 
 def log_softmax(z: Array, xp: ModuleType) -> Array:
     """Row-wise ``log(softmax(z))`` with the row maximum subtracted (log-sum-exp)."""
-    shifted = z - xp.max(z, axis=1, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    shifted = z - xp.max(z, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 
 
 def softmax(z: Array, xp: ModuleType) -> Array:
     """Row-wise softmax of ``z`` (N, k); never overflows."""
     return xp.exp(log_softmax(z, xp))
+
+
+def _sum(t: Array, xp: ModuleType) -> Array:
+    """Sum over samples and outputs (the last two axes), keeping any leading ones."""
+    return xp.sum(t, axis=(-2, -1))
 
 
 @dataclass(frozen=True)
@@ -73,54 +83,60 @@ class Loss:
 
 
 def _n(z: Array) -> int:
-    return z.shape[0]
+    return z.shape[-2]
 
 
 # --- mse: (1/N) sum_n 1/2 ||a_n - y_n||^2 ------------------------------------
 def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
     r = out.f(z, xp) - y
-    return 0.5 * xp.sum(r * r) / _n(z)
+    return _sum(r * r, xp) * (0.5 / _n(z))
 
 
 def _mse_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
     a = out.f(z, xp)
     r = a - y
-    loss = 0.5 * xp.sum(r * r) / _n(z)
+    loss = _sum(r * r, xp) * (0.5 / _n(z))
     delta = r if out.df is None else r * out.df(a, xp)
     return loss, delta / _n(z)
 
 
 # --- logistic: (1/N) sum_n sum_k log(1 + exp(-y a)), y in {-1, +1} ------------
 def _logistic_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    return xp.sum(softplus(-y * z, xp)) / _n(z)
+    return _sum(softplus(-y * z, xp), xp) / _n(z)
 
 
 def _logistic_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
     u = -y * z
-    loss = xp.sum(softplus(u, xp)) / _n(z)
+    loss = _sum(softplus(u, xp), xp) / _n(z)
     return loss, (-y * sigmoid(u, xp)) / _n(z)
 
 
 # --- cross_entropy: (1/N) sum_n -log softmax(z_n)[label_n] ---------------------
 def _ce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    return -xp.sum(y * log_softmax(z, xp)) / _n(z)
+    return _sum(y * log_softmax(z, xp), xp) * (-1.0 / _n(z))
 
 
 def _ce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
-    logp = log_softmax(z, xp)
-    loss = -xp.sum(y * logp) / _n(z)
-    return loss, (xp.exp(logp) - y) / _n(z)
+    shifted = z - xp.max(z, axis=-1, keepdims=True)
+    e = xp.exp(shifted)
+    s = xp.sum(e, axis=-1, keepdims=True)
+    loss = _sum(y * (shifted - xp.log(s)), xp) * (-1.0 / _n(z))  # log-sum-exp
+    return loss, (e / s - y) / _n(z)  # softmax from the same exponentials
 
 
 # --- binary_cross_entropy: (1/N) sum_n sum_k -[y log s + (1-y) log(1-s)] -------
+# -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, stable for any z.
 def _bce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, stable for any z
-    return xp.sum(softplus(z, xp) - y * z) / _n(z)
+    return _sum(softplus(z, xp) - y * z, xp) / _n(z)
 
 
 def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
-    loss = xp.sum(softplus(z, xp) - y * z) / _n(z)
-    return loss, (sigmoid(z, xp) - y) / _n(z)
+    # softplus and sigmoid written out to share log(1 + exp(-|z|)): on tiny
+    # layers every elementwise call saved is ~1 us of a ~20 us step.
+    log1p_e = xp.log1p(xp.exp(-xp.abs(z)))  # exp(-|z|) lies in (0, 1]
+    loss = _sum(xp.maximum(z, 0.0) + log1p_e - y * z, xp) / _n(z)  # softplus(z) - y z
+    s = xp.exp(xp.minimum(z, 0.0) - log1p_e)  # sigmoid(z) = exp(min(z, 0)) / (1 + exp(-|z|))
+    return loss, (s - y) / _n(z)
 
 
 def _predict_out(z: Array, out: Activation, xp: ModuleType) -> Array:
