@@ -15,6 +15,7 @@ and exit status 2; a training run that diverges exits with 1; Ctrl-C with 130.
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import sys
@@ -152,8 +153,7 @@ def _add_bench(sub: Any, load: bool) -> None:
     p = sub.add_parser("bench", help="run the benchmarks (see bpnet bench --help)",
                        add_help=load)
     if load:
-        from . import bench
-
+        bench = importlib.import_module("bpnet.bench")
         bench.configure_parser(p)
         p.set_defaults(func=bench.run)
 
@@ -370,7 +370,7 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
 
 def _import_bench() -> None:
     try:
-        from . import bench  # noqa: F401
+        importlib.import_module("bpnet.bench")
     except ImportError as exc:
         raise _UsageError(f"bpnet bench is not available: {exc}") from None
 

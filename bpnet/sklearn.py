@@ -37,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 from ._namespace import array_backend, device_of, get_namespace, to_numpy
 from .model import MLP
+from .train import blas_policy
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -284,7 +285,10 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y)
         else:
-            self._fit_stochastic(X, Y, rng, incremental=incremental)
+            # one thread-policy switch for all epochs, not one per partial_fit
+            size = 200 if self.batch_size == "auto" else self.batch_size
+            with blas_policy(self._net, min(size, X.shape[0])):
+                self._fit_stochastic(X, Y, rng, incremental=incremental)
         return self
 
     def _fit_lbfgs(self, X, Y) -> None:

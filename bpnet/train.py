@@ -29,6 +29,7 @@ Stopping:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import sys
@@ -45,6 +46,7 @@ from . import _validate as v
 from . import kernels
 from ._backends import loss_and_grad_fn
 from ._namespace import materialize, to_numpy
+from ._threads import blas_thread_policy
 from .optim import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -565,9 +567,20 @@ def fit(
     if opts.early_stopping and val is None:
         raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
     history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
-    if opts.optimizer == "lbfgs":
-        return _fit_lbfgs(net, x, y, val, opts, history)
-    return _fit_first_order(net, x, y, val, opts, history)
+    batch = x.shape[0] if opts.batch_size is None else min(opts.batch_size, x.shape[0])
+    with blas_policy(net, batch):
+        if opts.optimizer == "lbfgs":
+            return _fit_lbfgs(net, x, y, val, opts, history)
+        return _fit_first_order(net, x, y, val, opts, history)
+
+
+def blas_policy(net: MLP, batch_size: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread for small layers on NumPy (see :mod:`bpnet._threads`), for
+    a whole fit: entering costs about a millisecond, too much to pay per step.
+    Other backends manage their own threads."""
+    if net.backend != "numpy":
+        return contextlib.nullcontext()
+    return blas_thread_policy(net.layer_sizes, batch_size)
 
 
 

@@ -171,3 +171,17 @@ def test_gradcheck_catches_a_wrong_gradient(monkeypatch, rng):
     assert not report.passed
     assert report.errors["W1"] > 1e-3 and report.errors["W2"] < 1e-7
     assert "FAIL" in str(report)
+
+
+def test_l2_penalty_on_every_backend(backend, rng):
+    X = rng.standard_normal((10, 3))
+    Y = rng.integers(0, 2, size=10)
+    ref = bpnet.MLP([3, 4, 2], loss="cross_entropy", dtype="float64", seed=2)
+    net = bpnet.MLP([3, 4, 2], loss="cross_entropy", backend=backend.name,
+                    device=backend.device, dtype="float64", seed=2)
+    value, grads = net.loss_and_grad(X, Y, alpha=0.7)
+    ref_value, ref_grads = ref.loss_and_grad(X, Y, alpha=0.7)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    for (dW, db), (rW, rb) in zip(grads, ref_grads):
+        np.testing.assert_allclose(bpnet.to_numpy(dW), rW, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(bpnet.to_numpy(db), rb, rtol=1e-12, atol=1e-14)
