@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 # Test extras: the optional backends that install on a CPU-only machine.
 # torch==2.13.0 is pinned so pip takes the CPU build (an unpinned torch pulls CUDA).
+# CuPy imports without a GPU: its detection and device-free code paths get tested.
 EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
 .PHONY: all venv test demo lint bench clean
@@ -17,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q $(EXTRAS_TEST) || echo "note: optional test backends not installed; their tests will skip"
+	$(PY) -m pip install -q cupy-cuda12x || echo "note: CuPy not installed; its device-free tests will skip"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -2,6 +2,7 @@
 the Python Array API standard so the same kernels run on NumPy, CuPy, PyTorch,
 JAX, Dask and array-api-strict."""
 
+from . import data, optim
 from ._namespace import BACKENDS, cuda_available, get_namespace, to_numpy
 from .activations import ACTIVATIONS
 from .losses import LOSSES
@@ -19,7 +20,9 @@ __all__ = [
     "GradcheckReport",
     "History",
     "cuda_available",
+    "data",
     "get_namespace",
     "gradcheck",
+    "optim",
     "to_numpy",
 ]
