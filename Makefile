@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # CuPy imports without a GPU: its detection and device-free code paths get tested.
 EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
-.PHONY: all venv test demo lint bench clean
+.PHONY: all venv test demo lint bench bench-smoke clean
 
 all: test
 
@@ -31,6 +31,10 @@ test: venv lint
 
 demo: venv
 	$(PY) examples/demo.py
+
+# The benchmarks run once each as tests (no timing), so CI sees they still work.
+bench-smoke: venv
+	$(PY) -m pytest -q benchmarks --benchmark-disable
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-columns=median,iqr,rounds --benchmark-sort=name
