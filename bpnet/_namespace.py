@@ -459,18 +459,19 @@ def materialize_step(
 
     On Dask, without this, each step's weights would be a graph over the
     previous step's, and every compute would redo all the steps before it.
+    The same serves any (value, tree) result: a loss and its gradients.
 
     Parameters
     ----------
     xp : namespace
-    value : 0-d array
-        The step's loss.
+    value : 0-d array or None
+        The step's loss (None when there is only a tree to compute).
     params : list of (W, b)
-        The updated parameters (lazy on Dask).
+        The updated parameters, or gradients (lazy on Dask).
 
     Returns
     -------
-    value : 0-d array
+    value : 0-d array or None
         Concrete (a NumPy scalar array on Dask), ready for ``float(to_numpy(...))``.
     params : list of (W, b)
         Arrays of ``xp``; on Dask, single-chunk arrays over the computed values.
@@ -478,8 +479,10 @@ def materialize_step(
     if not array_api_compat.is_dask_namespace(xp):
         return value, params
     lazy = [t for pair in params for t in pair]
-    value, *flat = materialize(xp, value, *lazy)
-    flat = [rewrap(xp, t, like) for t, like in zip(flat, lazy, strict=True)]
+    head = [] if value is None else [value]
+    done = materialize(xp, *head, *lazy)
+    value = done[0] if head else None
+    flat = [rewrap(xp, t, like) for t, like in zip(done[len(head):], lazy, strict=True)]
     return value, [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 

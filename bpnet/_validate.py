@@ -21,6 +21,7 @@ from ._namespace import (
     as_rows,
     detach,
     device_of,
+    dtype_name,
     from_host,
     known_rows,
     to_device,
@@ -192,8 +193,7 @@ def _to_backend(
     if rows and array_api_compat.is_dask_namespace(xp):
         return as_rows(xp, x, dtype)
     if ns is np and xp is not np:
-        np_dtype = np.float32 if "32" in str(dtype) else np.float64
-        return from_host(xp, np.ascontiguousarray(x, dtype=np_dtype), device)
+        return from_host(xp, np.ascontiguousarray(x, dtype=dtype_name(xp, dtype)), device)
     if x.dtype != dtype:
         x = xp.astype(x, dtype)
     return to_device(x, device)

@@ -25,8 +25,8 @@ from ._namespace import (
     get_namespace,
     match_rows,
     materialize,
+    materialize_step,
     resolve_dtype,
-    rewrap,
     to_numpy,
 )
 from .activations import get_activation
@@ -196,8 +196,8 @@ class MLP:
         return self._to_backend(host)
 
     def _to_backend(self, host: np.ndarray) -> Array:
-        np_dtype = np.float32 if self.dtype_name == "float32" else np.float64
-        return from_host(self.xp, np.ascontiguousarray(host, dtype=np_dtype), self.device)
+        return from_host(self.xp, np.ascontiguousarray(host, dtype=self.dtype_name),
+                         self.device)
 
     def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
@@ -224,18 +224,21 @@ class MLP:
         return self.to(backend=backend, dtype=dtype)
 
     # -- data ----------------------------------------------------------------------
-    def _x(self, X: Any) -> Array:
+    def _x(self, X: Any, name: str = "X") -> Array:
         return v.as_input(
             X, n_features=self.n_features, backend=self.backend, xp=self.xp,
-            device=self.device, dtype=self.dtype,
+            device=self.device, dtype=self.dtype, name=name,
         )
 
-    def _xy(self, X: Any, Y: Any) -> tuple[Array, Array]:
-        v.check_same_source(X=X, Y=Y)
-        x = self._x(X)
+    def _xy(self, X: Any, Y: Any, prefix: str = "") -> tuple[Array, Array]:
+        """(X, Y) checked and moved to the network's backend, device and dtype;
+        ``prefix`` names them in errors (``"validation "``)."""
+        v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
+        x = self._x(X, name=f"{prefix}X")
         y = v.as_targets(
             Y, loss=self._loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
             backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
+            name=f"{prefix}Y",
         )
         return x, match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
@@ -265,10 +268,7 @@ class MLP:
         value, grads = loss_and_grad_fn(self.xp)(
             self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
         )
-        lazy = [t for pair in grads for t in pair]
-        value, *flat = materialize(self.xp, value, *lazy)  # Dask: one compute for all
-        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
-        grads = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
+        value, grads = materialize_step(self.xp, value, grads)  # Dask: one compute for all
         return float(to_numpy(value)), grads
 
     def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
@@ -300,10 +300,7 @@ class MLP:
             self._params, x, y, self.hidden, self._out_act, self._loss,
             alpha=alpha, eps=eps, xp=self.xp,
         )
-        lazy = [t for pair in grads for t in pair]
-        flat = materialize(self.xp, *lazy)
-        flat = [rewrap(self.xp, t, like) for t, like in zip(flat, lazy, strict=True)]
-        return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(grads))]
+        return materialize_step(self.xp, None, grads)[1]
 
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
@@ -401,7 +398,6 @@ class MLP:
         from .serialization import load
 
         return load(path, backend=backend, device=device, dtype=dtype)
-
 
     # -- pickling ----------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

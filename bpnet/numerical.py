@@ -259,7 +259,7 @@ def numerical_partials_batched(
     n = x.shape[0]
     a, z_out = kernels.forward(params, x, hidden, xp=xp)
     penalty = 0.5 * alpha / n
-    total_sq = sum(xp.sum(W * W) for W, _ in params) if alpha else 0.0
+    l2 = kernels._l2(params, alpha, n, xp) if alpha else 0.0  # the penalty at theta
 
     order = np.argsort(np.asarray(ks), kind="stable")  # group by tensor
     sorted_ks = np.asarray(ks)[order]
@@ -291,8 +291,8 @@ def numerical_partials_batched(
             c_minus = _tail_loss(z_l - h * dz, l, params, y, hidden, out, loss, xp)
             if alpha and slot.which == 0:  # the L2 term at the perturbed weights
                 w = xp.sum((rows @ W) * cols, axis=1)  # W[i_k, j_k], (K,)
-                c_plus = c_plus + penalty * (total_sq + (w + h) ** 2 - w * w)
-                c_minus = c_minus + penalty * (total_sq + (w - h) ** 2 - w * w)
+                c_plus = c_plus + (l2 + penalty * ((w + h) ** 2 - w * w))
+                c_minus = c_minus + (l2 + penalty * ((w - h) ** 2 - w * w))
             parts.append(c_plus - c_minus)
     flat = xp.astype(xp.concat(parts) / (2.0 * h), dtype)
     if np.any(order != np.arange(order.shape[0])):  # back to the caller's order

@@ -8,13 +8,13 @@ same network on every backend and device.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["init_params_host", "n_params", "ravel", "shapes", "unravel"]
+__all__ = ["init_params_host", "n_params", "ravel", "shapes", "unravel", "unraveler"]
 
 Array = Any
 
@@ -71,19 +71,34 @@ def ravel(params: Sequence[tuple[Array, Array]], *, xp: ModuleType) -> Array:
     return xp.concat(parts)
 
 
+def unraveler(
+    layer_shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], *, xp: ModuleType,
+) -> Callable[[Array], list[tuple[Array, Array]]]:
+    """:func:`unravel` for one layout, with the slice bounds worked out once.
+
+    L-BFGS and the flat-buffer optimizers unravel at every evaluation or step,
+    where recomputing the bounds cost as much as a tiny network's backprop.
+
+    Returns
+    -------
+    callable ``flat (P,) -> list of (W, b)``
+    """
+    layout, start = [], 0
+    for w_shape, b_shape in layer_shapes:
+        mid = start + int(np.prod(w_shape))
+        end = mid + int(np.prod(b_shape))
+        layout.append((start, mid, end, tuple(w_shape)))
+        start = end
+
+    def unravel_flat(flat: Array) -> list[tuple[Array, Array]]:
+        return [(xp.reshape(flat[lo:mid], shape), flat[mid:hi]) for lo, mid, hi, shape in layout]
+
+    return unravel_flat
+
+
 def unravel(
     flat: Array, layer_shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
     *, xp: ModuleType,
 ) -> list[tuple[Array, Array]]:
     """Inverse of :func:`ravel`: slice a flat vector (P,) back into ``(W, b)`` pairs."""
-    params = []
-    start = 0
-    for w_shape, b_shape in layer_shapes:
-        size_w = int(np.prod(w_shape))
-        size_b = int(np.prod(b_shape))
-        W = xp.reshape(flat[start:start + size_w], w_shape)
-        start += size_w
-        b = flat[start:start + size_b]
-        start += size_b
-        params.append((W, b))
-    return params
+    return unraveler(layer_shapes, xp=xp)(flat)

@@ -57,7 +57,7 @@ from .optim import (
     scheduled_lr,
     supports_inplace_views,
 )
-from .params import ravel
+from .params import ravel, shapes, unraveler
 
 if TYPE_CHECKING:
     from .model import MLP
@@ -214,17 +214,6 @@ def _check_options(
     return opts
 
 
-def _data(net: MLP, X: Any, Y: Any, prefix: str = "") -> tuple[Array, Array]:
-    """(X, Y) checked and moved to the network's backend, device and dtype."""
-    v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
-    x = v.as_input(X, n_features=net.n_features, backend=net.backend, xp=net.xp,
-                   device=net.device, dtype=net.dtype, name=f"{prefix}X")
-    y = v.as_targets(Y, loss=net._loss, n_outputs=net.n_outputs, n_samples=x.shape[0],
-                     backend=net.backend, xp=net.xp, device=net.device, dtype=net.dtype,
-                     name=f"{prefix}Y")
-    return x, y
-
-
 # --- device-side pieces ------------------------------------------------------------------
 
 
@@ -332,7 +321,7 @@ class _Loop:
         self.xp = xp = net.xp
         self.opt = opt
         self.flat = flat
-        self.unravel = _unraveler(net._params, xp)
+        self.unravel = unraveler(shapes(net._params), xp=xp)
         if flat:
             self.theta = ravel(net._params, xp=xp)  # a new buffer: the net's arrays stay put
             self.params: Tree = self.unravel(self.theta)
@@ -357,22 +346,15 @@ class _Loop:
         hidden, out, loss, alpha = net.hidden, net._out_act, net._loss, self.alpha
         loss_and_grad = loss_and_grad_fn(xp)  # jax.jit of the same kernels on JAX
         total = None
-        if self.flat:
-            update_flat, theta, params = self.opt.update_flat, self.theta, self.params
-            for lo, hi in self.bounds:
-                value, grads = loss_and_grad(
-                    params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
-                )
-                self.state = update_flat(theta, ravel(grads, xp=xp), self.state, lr, xp)
-                part = value * (hi - lo)
-                total = part if total is None else total + part
-            return total
-        update = self.opt.update
         for lo, hi in self.bounds:
             value, grads = loss_and_grad(
                 self.params, x[lo:hi, ...], y[lo:hi, ...], hidden, out, loss, alpha=alpha, xp=xp
             )
-            self.params, self.state = update(self.params, grads, self.state, lr, xp)
+            if self.flat:  # in place: self.params are views of theta
+                self.state = self.opt.update_flat(self.theta, ravel(grads, xp=xp), self.state,
+                                                  lr, xp)
+            else:
+                self.params, self.state = self.opt.update(self.params, grads, self.state, lr, xp)
             part = value * (hi - lo)
             total = part if total is None else total + part
         return total
@@ -405,6 +387,13 @@ class _Loop:
 
 def _flat_mode(net: MLP) -> bool:
     return FAST_PATH and supports_inplace_views(net.xp, net._params[0][0])
+
+
+def _fresh_state(opt: Optimizer, net: MLP, flat: bool) -> Any:
+    """A new optimizer state for ``net``'s weights, flat buffers or a tree."""
+    if flat:
+        return opt.init_flat(ravel(net._params, xp=net.xp), net.xp)
+    return opt.init(net._params, net.xp)
 
 
 class _Monitor:
@@ -560,10 +549,10 @@ def fit(
         lr_gamma=lr_gamma, early_stopping=early_stopping, patience=patience, tol=tol,
         progress=progress, callback=callback,
     )
-    x, y = _data(net, X, Y)
+    x, y = net._xy(X, Y)
     val = None
     if validation_data is not None:
-        val = _data(net, *v.check_xy_pair("validation_data", validation_data), prefix="validation ")
+        val = net._xy(*v.check_xy_pair("validation_data", validation_data), prefix="validation ")
     if opts.early_stopping and val is None:
         raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
     history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
@@ -583,6 +572,13 @@ def blas_policy(net: MLP, batch_size: int) -> contextlib.AbstractContextManager:
     return blas_thread_policy(net.layer_sizes, batch_size)
 
 
+def _fit_defaults() -> dict[str, Any]:
+    """:func:`fit`'s keyword options (but ``validation_data``) and their defaults."""
+    return {
+        name: p.default for name, p in inspect.signature(fit).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "validation_data"
+    }
+
 
 def check_fit_options(**options: Any) -> None:
     """Check :func:`fit`'s options (all but the data) without training.
@@ -590,22 +586,20 @@ def check_fit_options(**options: Any) -> None:
     Raises the same ``ValueError``/``TypeError`` that :func:`fit` would, so a
     caller (the ``bpnet`` command) can refuse bad settings before any work.
     """
-    defaults = {
-        name: p.default for name, p in inspect.signature(fit).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "validation_data"
-    }
+    defaults = _fit_defaults()
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise TypeError(f"unknown fit option(s): {', '.join(unknown)}")
     _check_options(**{**defaults, **options})
+
 
 def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
                      opts: _Options, history: History) -> History:
     xp = net.xp
     opt = opts.make_optimizer()
     flat = _flat_mode(net)
-    state = opt.init_flat(ravel(net._params, xp=xp), xp) if flat else opt.init(net._params, xp)
-    loop = _Loop(net, opt, state, x, y, opts.batch_size, opts.alpha, flat=flat)
+    loop = _Loop(net, opt, _fresh_state(opt, net, flat), x, y, opts.batch_size, opts.alpha,
+                 flat=flat)
     rng = _shuffler(opts, net) if opts.shuffle else None
     monitor = _Monitor(opts.tol, opts.patience,
                        active=opts.early_stopping or opts.tol is not None)
@@ -676,26 +670,10 @@ def _fit_first_order(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | No
     return history
 
 
-def _unraveler(params: Tree, xp: ModuleType) -> Callable[[Array], Tree]:
-    """:func:`bpnet.params.unravel` with the slice bounds worked out once: it runs
-    at every L-BFGS evaluation, where recomputing them cost as much as a tiny
-    network's backprop."""
-    layout, start = [], 0
-    for W, b in params:
-        w_shape, n_w, n_b = tuple(W.shape), W.shape[0] * W.shape[1], b.shape[0]
-        layout.append((start, start + n_w, start + n_w + n_b, w_shape))
-        start += n_w + n_b
-
-    def unravel_fast(flat: Array) -> Tree:
-        return [(xp.reshape(flat[lo:mid], shape), flat[mid:hi]) for lo, mid, hi, shape in layout]
-
-    return unravel_fast
-
-
 def _flat_objective(net: MLP, x: Array, y: Array, alpha: float,
                     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     xp = net.xp
-    unravel_fast = _unraveler(net._params, xp)
+    unravel_fast = unraveler(shapes(net._params), xp=xp)
     hidden, out, loss = net.hidden, net._out_act, net._loss
 
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -732,19 +710,19 @@ def lbfgs_objective(
         The network's current weights, flattened as :func:`bpnet.params.ravel` does.
     """
     alpha = v.check_nonnegative("alpha", alpha)
-    x, y = _data(net, X, Y)
+    x, y = net._xy(X, Y)
     return _flat_objective(net, x, y, alpha), _theta(net)
 
 
 def _theta(net: MLP) -> np.ndarray:
-    return np.concatenate([to_numpy(t).astype(np.float64).ravel()
-                           for pair in net._params for t in pair])
+    """The network's weights as the flat float64 host vector SciPy works on."""
+    return np.asarray(to_numpy(ravel(net._params, xp=net.xp)), dtype=np.float64)
 
 
 def _fit_lbfgs(net: MLP, x: Array, y: Array, val: tuple[Array, Array] | None,
                opts: _Options, history: History) -> History:
     xp = net.xp
-    unravel_fast = _unraveler(net._params, xp)
+    unravel_fast = unraveler(shapes(net._params), xp=xp)
     value_and_grad = _flat_objective(net, x, y, opts.alpha)
     x0 = _theta(net)
     f0, _ = value_and_grad(x0)
@@ -862,23 +840,22 @@ def partial_fit(
         )
     if optimizer == "lbfgs":
         raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
-    defaults = {"momentum": 0.9, "nesterov": False, "beta1": 0.9, "beta2": 0.999,
-                "epsilon": 1e-8}
+    defaults = {name: value for name, value in _fit_defaults().items()
+                if name in _PARTIAL_OPTIONS}
     opts = _check_options(
         optimizer=optimizer, lr=lr, epochs=1, batch_size=batch_size, shuffle=shuffle, seed=seed,
         alpha=alpha, lr_schedule="constant", power_t=0.5, lr_step_size=1, lr_gamma=1.0,
         early_stopping=False, patience=1, tol=None, progress=False, callback=None,
         **{**defaults, **optimizer_options},
     )
-    x, y = _data(net, X, Y)
+    x, y = net._xy(X, Y)
     xp = net.xp
     opt = opts.make_optimizer()
     flat = _flat_mode(net)
     key = (opt.key, flat)
     saved = getattr(net, "_optimizer_state", None)
     if saved is None or saved.key != key:
-        state = opt.init_flat(ravel(net._params, xp=xp), xp) if flat else opt.init(net._params, xp)
-        saved = _SavedState(key, state, np.random.default_rng(net.seed))
+        saved = _SavedState(key, _fresh_state(opt, net, flat), np.random.default_rng(net.seed))
     # The flat path updates its state in place: work on a copy, so that a failed
     # call leaves the saved state as it was.
     state = _copy_state(saved.state, xp) if flat else saved.state
@@ -931,7 +908,7 @@ def evaluate(net: MLP, X: Any, Y: Any, *, batch_size: int | None = None) -> dict
         ``binary_cross_entropy`` and ``logistic``.
     """
     batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
-    x, y = _data(net, X, Y)
+    x, y = net._xy(X, Y)
     loss, acc = _metrics(net, list(net._params), x, y, batch_size)
     host = _host_scalars(net.xp, [loss] + ([] if acc is None else [acc]))
     out = {"loss": host[0]}
