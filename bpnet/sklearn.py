@@ -24,6 +24,7 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
@@ -584,12 +585,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "identity"
 
     def _validation_score(self, X_val, Y_val) -> float:
-        pred = to_numpy(self._net.predict(X_val))
-        ss_res = np.sum((Y_val - pred) ** 2, axis=0)
-        ss_tot = np.sum((Y_val - Y_val.mean(axis=0)) ** 2, axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, 0.0)
-        return float(np.mean(r2))
+        # R^2 averaged over outputs, as RegressorMixin.score and scikit-learn's
+        # own MLPRegressor score their validation set
+        return float(r2_score(Y_val, to_numpy(self._net.predict(X_val))))
 
     def predict(self, X):
         """Predicted values, (n_samples,) or (n_samples, n_outputs)."""
