@@ -38,6 +38,8 @@ import pytest
 import bpnet
 from bpnet._backends import loss_and_grad_fn
 from bpnet._namespace import device_description, materialize_step, synchronize
+from bpnet._timing import blas_summary
+from bpnet.optim import SGDState, sgd_update
 
 NETS: dict[str, list[int]] = {"64-128-10": [64, 128, 10], "784-256-256-10": [784, 256, 256, 10]}
 BATCHES = [64, 256, 1024, 4096]
@@ -128,24 +130,13 @@ def make_step(case: Case, sizes: list[int], batch: int, seed: int = 0) -> tuple[
 
     def step():
         value, grads = lg(state["params"], x, y, hidden, net._out_act, net._loss, xp=xp)
-        new = [(W - LR * dW, b - LR * db)
-               for (W, b), (dW, db) in zip(state["params"], grads, strict=True)]
+        new, _ = sgd_update(state["params"], grads, SGDState(0, None), lr=LR, xp=xp)
         value, new = materialize_step(xp, value, new)  # Dask: one compute for the step
         synchronize(value, *[t for pair in new for t in pair])
         state["params"] = new
         return value
 
     return step, x
-
-
-def _blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown"
-    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i['internal_api']} {i.get('architecture')} x{i['num_threads']}"
-                     for i in info) or "none"
 
 
 def _params() -> list[Any]:
@@ -174,7 +165,7 @@ def test_train_step_throughput(benchmark, case: Case, net: str, batch: int) -> N
     value = benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)
     assert np.isfinite(bpnet.to_numpy(value))
     benchmark.extra_info.update(backend=case.id, net=net, batch=batch,
-                                device=device_description(x), blas=_blas())
+                                device=device_description(x), blas=blas_summary())
     if benchmark.enabled and benchmark.stats is not None:
         benchmark.extra_info["samples_per_s"] = batch / benchmark.stats.stats.median
 
@@ -189,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = args.backends.split(",")
     cases = [c for c in CASES if c.id in wanted and c.available()]
-    print(f"BLAS: {_blas()}")
+    print(f"BLAS: {blas_summary()}")
     for net in args.nets.split(","):
         print(f"\n{net}: samples/s, median of {args.rounds} x {args.block} steps (float32)")
         print(f"{'batch':>7} " + "".join(f"{c.id:>14}" for c in cases))
@@ -204,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                 # Blocks of one backend at a time, interleaved across rounds, with
                 # a pause before each: BLAS and OpenMP worker threads spin for
                 # ~0.1 s after a call and would slow whichever backend ran next.
+                # Each step is timed on its own and the median taken over all of
+                # them (not _timing.interleaved's block means): a short block's
+                # first step after the pause runs cold and would dominate its mean.
                 for c in cases:
                     time.sleep(0.3)
                     for _ in range(args.block):

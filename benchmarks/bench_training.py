@@ -26,8 +26,6 @@ smoke test.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 import warnings
@@ -38,39 +36,21 @@ import pytest
 
 import bpnet
 from bpnet import data
+from bpnet._timing import blas_summary, machine_info
 from bpnet.train import lbfgs_objective
 
 PAUSE_S = 0.2  # lets OpenBLAS worker threads stop spinning between the two sides
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results" / "bench_training.json"
 
 
-def environment() -> dict:
-    """Versions, CPU count and BLAS thread pools, to file beside every figure."""
-    info = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-    }
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["threadpools"] = [
-            {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "architecture")}
-            for pool in threadpool_info()
-        ]
-    except ImportError:
-        info["threadpools"] = "threadpoolctl not installed"
-    return info
-
-
 def report(name: str, benchmark, figures: dict) -> None:
     """Attach ``figures`` to the benchmark, print them, and add them to the JSON file."""
-    figures = {**figures, "environment": environment()}
+    machine = machine_info()  # CPU, BLAS pools and kernel, thread counts, load
+    figures = {**figures, "environment": machine}
     benchmark.extra_info.update(figures)
     shown = {k: v for k, v in figures.items() if k != "environment"}
     print(f"\n{name}: " + json.dumps(shown, indent=1))
-    print("threads: " + json.dumps(figures["environment"]["threadpools"]))
+    print("BLAS: " + blas_summary(machine))
     if benchmark.disabled:
         return
     RESULTS.parent.mkdir(exist_ok=True)

@@ -63,6 +63,7 @@ from ._timing import (
 from .activations import get_activation
 from .losses import get_loss, output_activation
 from .numerical import FLOOR, numerical_partials, numerical_partials_batched, relative_error
+from .optim import SGDState, sgd_update
 from .params import init_params_host, n_params, ravel
 
 __all__ = [
@@ -77,13 +78,13 @@ __all__ = [
     "main",
     "make_step",
     "run",
-    "sgd_update",
     "step_rows",
 ]
 
 Array = Any
 
 LR = 0.01  # small enough that every peer stays finite over thousands of steps
+_PLAIN_SGD = SGDState(0, None)  # no momentum: the state carries nothing between steps
 SEED = 0
 
 
@@ -235,23 +236,10 @@ def _waiter(xp: ModuleType, device: Any) -> Callable[[Any], Any]:
     return (lambda tree: sync()) if sync else (lambda tree: None)
 
 
-def sgd_update(params: Sequence[tuple[Array, Array]], grads: Sequence[tuple[Array, Array]],
-               lr: float) -> list[tuple[Array, Array]]:
-    """``W - lr dW`` for every tensor, written ``W + (-lr) * dW``.
-
-    The same values, and pure on every backend; the order lets NumPy reuse the
-    temporary ``(-lr) * dW`` for the sum (temporary elision, arrays of 256 KiB
-    and more: the temporary must be an operand of a commutative operator).
-    ``W - lr * dW`` allocates a third array instead; measured, that made the
-    whole 784-256-256-10 step 12% slower (1024^3: 3%).
-    """
-    return [(W + (-lr) * dW, b + (-lr) * db) for (W, b), (dW, db) in zip(params, grads)]
-
-
 def bpnet_step(prob: _Problem, backend: str | ModuleType = "numpy", device: Any = None,
                lr: float = LR) -> Step:
     """bpnet's step: :func:`bpnet.kernels.loss_and_grad`, then the pure SGD
-    update :func:`sgd_update` of every tensor."""
+    update :func:`bpnet.optim.sgd_update` of every tensor (no momentum)."""
     xp = backend if isinstance(backend, ModuleType) else get_namespace(backend)
     cfg = prob.cfg
 
@@ -267,7 +255,7 @@ def bpnet_step(prob: _Problem, backend: str | ModuleType = "numpy", device: Any 
 
     def step() -> None:
         value, grads = kernels.loss_and_grad(state["params"], x, y, hidden, out, loss, xp=xp)
-        params = sgd_update(state["params"], grads, lr)
+        params, _ = sgd_update(state["params"], grads, _PLAIN_SGD, lr=lr, xp=xp)
         if lazy:  # a lazy backend would otherwise only build a graph
             value, *flat = materialize(xp, value, *[t for p in params for t in p])
             params = list(zip(flat[::2], flat[1::2]))
