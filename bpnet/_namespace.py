@@ -41,7 +41,9 @@ __all__ = [
     "default_device",
     "detach",
     "device_description",
+    "device_from_state",
     "device_of",
+    "device_state",
     "from_host",
     "get_namespace",
     "known_rows",
@@ -269,6 +271,24 @@ def default_device(xp: ModuleType) -> Any:
 def device_of(x: Any) -> Any:
     """The device of an array (standard ``x.device``, through array-api-compat)."""
     return array_api_compat.device(x)
+
+
+def device_state(xp: ModuleType, device: Any) -> Any:
+    """A picklable stand-in for ``device`` (JAX's devices do not pickle); see
+    :func:`device_from_state`."""
+    if array_api_compat.is_jax_namespace(xp):
+        return ("jax", device.platform, device.id)
+    return device
+
+
+def device_from_state(xp: ModuleType, state: Any) -> Any:
+    """The device :func:`device_state` stood in for, in this process."""
+    if array_api_compat.is_jax_namespace(xp):
+        import jax
+
+        _, platform_name, index = state
+        return next(d for d in jax.devices(platform_name) if d.id == index)
+    return state
 
 
 def to_device(x: Any, device: Any) -> Any:

@@ -20,6 +20,8 @@ from ._backends import loss_and_grad_fn, specialize_hidden
 from ._namespace import (
     backend_name,
     default_device,
+    device_from_state,
+    device_state,
     dtype_name,
     from_host,
     get_namespace,
@@ -407,6 +409,7 @@ class MLP:
         state["xp"] = self.backend
         state["_params"] = [(to_numpy(W), to_numpy(b)) for W, b in self._params]
         state["dtype"] = self.dtype_name
+        state["device"] = device_state(self.xp, self.device)
         # Optimizer moments may be device arrays; a restored net starts them afresh.
         state["_optimizer_state"] = None
         return state
@@ -415,6 +418,7 @@ class MLP:
         self.__dict__.update(state)
         self.xp = get_namespace(state["xp"])
         self.dtype = resolve_dtype(self.xp, state["dtype"])
+        self.device = device_from_state(self.xp, state["device"])
         self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
 
 

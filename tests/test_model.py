@@ -76,3 +76,17 @@ def test_cuda_detection_never_raises():
     assert bpnet.cuda_available() in (True, False)
     net = bpnet.MLP([2, 1], backend="auto")
     assert net.backend == ("cupy" if bpnet.cuda_available() else "numpy")
+
+
+def test_pickle_round_trip_on_every_backend(backend, rng):
+    import pickle
+
+    net = bpnet.MLP([3, 4, 2], loss="cross_entropy", backend=backend.name,
+                    device=backend.device, dtype="float64", seed=4)
+    again = pickle.loads(pickle.dumps(net))
+    assert again.backend == net.backend and again.device == net.device
+    assert again.xp is bpnet.get_namespace(net.backend)
+    X = rng.standard_normal((5, 3))
+    for (W, _), (W0, _) in zip(again.params, net.params):
+        np.testing.assert_array_equal(bpnet.to_numpy(W), bpnet.to_numpy(W0))
+    np.testing.assert_array_equal(bpnet.to_numpy(again.predict(X)), bpnet.to_numpy(net.predict(X)))
