@@ -624,3 +624,23 @@ def test_tol_rule_is_scikit_learns_with_patience_one_more():
         ours = next((e for e, loss in enumerate(losses, start=1)
                      if monitor.update(e, loss, [])), None)
         assert ours == sk_stop is not None, (tol, n_iter_no_change)
+
+
+def test_partial_fit_and_evaluate_on_every_backend(backend, rng):
+    """Call after call, partial_fit (with its optimizer state kept on the net)
+    and evaluate give on every backend and device what they give on NumPy."""
+    X, y = _blobs(rng, n=30)
+    ref = bpnet.MLP([4, 5, 3], loss="cross_entropy", dtype="float64", seed=2)
+    net = bpnet.MLP([4, 5, 3], loss="cross_entropy", backend=backend.name,
+                    device=backend.device, dtype="float64", seed=2)
+    for _ in range(3):  # Adam's moments and step count carry over between calls
+        got = net.partial_fit(X, y, batch_size=7, seed=0, lr=0.05)
+        want = ref.partial_fit(X, y, batch_size=7, seed=0, lr=0.05)
+        assert got == pytest.approx(want, rel=1e-10)
+    for (W, b), (W0, b0) in zip(net.params, ref.params):
+        assert device_of(W) == net.device and device_of(b) == net.device
+        assert_close(W, W0)
+        assert_close(b, b0)
+    got, want = net.evaluate(X, y, batch_size=8), ref.evaluate(X, y)
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-10)
+    assert got["accuracy"] == want["accuracy"]
