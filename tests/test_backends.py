@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ALL_BACKENDS, assert_close, backend_params, make_targets
+from .helpers import ALL_BACKENDS, assert_close, backend_params, make_targets
 
 import bpnet
 from bpnet._namespace import array_backend, device_of, materialize

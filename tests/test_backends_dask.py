@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_targets
+from .helpers import assert_close, make_targets
 
 import bpnet
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TOLERANCE, assert_close, make_targets
+from .helpers import TOLERANCE, assert_close, make_targets
 
 import bpnet
 from bpnet import _backends, kernels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_targets
+from .helpers import make_targets
 
 import bpnet
 from bpnet.activations import ACTIVATIONS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Backend, make_targets
+from .helpers import Backend, make_targets
 
 import bpnet
 from bpnet import numerical

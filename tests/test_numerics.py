@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import make_targets
+from .helpers import make_targets
 
 import bpnet
 from bpnet.activations import ACTIVATIONS, sigmoid, softplus

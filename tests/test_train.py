@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from .helpers import assert_close
 
 import bpnet
 from bpnet._namespace import device_of

@@ -13,12 +13,10 @@ count.
 step, ``batch * max(fan_in * fan_out)``; :func:`blas_thread_policy` applies it
 to the BLAS pools (threadpoolctl) for the duration of a block.
 
-Wiring (owned elsewhere): :func:`bpnet.train.fit` on the NumPy backend would
-wrap its loop in ``with blas_thread_policy(net.layer_sizes, batch_size):``,
-once per fit (threadpoolctl costs about a millisecond to enter, far too much
-per step).  Other backends manage their own threads and are left alone.  The
-threshold is :data:`ONE_THREAD_BELOW`, measured with ``bpnet bench
---sweep-threads``.
+Training wraps a whole fit in :func:`policy` (threadpoolctl costs about a
+millisecond to enter, far too much per step).  Other backends than NumPy manage
+their own threads and are left alone.  The threshold is
+:data:`ONE_THREAD_BELOW`, measured with ``bpnet bench --sweep-threads``.
 """
 
 from __future__ import annotations
@@ -27,8 +25,17 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from types import ModuleType
 
-__all__ = ["ONE_THREAD_BELOW", "blas_thread_policy", "blas_threads", "largest_product"]
+import array_api_compat
+
+__all__ = [
+    "ONE_THREAD_BELOW",
+    "blas_thread_policy",
+    "blas_threads",
+    "largest_product",
+    "policy",
+]
 
 #: Multiply-adds of a step's largest matrix product below which one BLAS thread
 #: is at least as fast as two.  Measured on 2 vCPUs (Xeon, OpenBLAS SkylakeX,
@@ -83,3 +90,14 @@ def blas_thread_policy(
     n = blas_threads(layer_sizes, batch_size, max_threads=max_threads)
     with threadpool_limits(limits=n, user_api="blas"):
         yield n
+
+
+def policy(
+    xp: ModuleType, layer_sizes: Sequence[int], batch_size: int
+) -> contextlib.AbstractContextManager:
+    """The thread policy for training ``layer_sizes`` in batches of ``batch_size``
+    on ``xp``: :func:`blas_thread_policy` on NumPy, nothing elsewhere (the other
+    libraries manage their own threads)."""
+    if not array_api_compat.is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    return blas_thread_policy(layer_sizes, batch_size)
