@@ -29,6 +29,7 @@ from .backend import (
     device_from_state,
     device_state,
     dtype_name,
+    fast,
     from_host,
     get_namespace,
     host_scalars,
@@ -37,7 +38,6 @@ from .backend import (
     threads,
     to_numpy,
 )
-from .backend import fast
 from .finite_diff import numerical_grad
 from .losses import get_loss, output_activation
 from .params import Layout, init_params_host

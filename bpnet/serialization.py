@@ -3,10 +3,11 @@
 A file holds a format version, the network's configuration as JSON
 (:meth:`MLP.get_config`) and every weight as a host array named ``W1``, ``b1``,
 ``W2``... in the network's dtype.  This module knows files, not networks:
-:meth:`MLP.save` and :meth:`MLP.load` turn a network into these values and back.  Nothing is pickled, so loading a file never
-runs code from it.  Files are written to a temporary file in the target
-directory and moved into place with :func:`os.replace`, so a crash mid-write
-never leaves a half-written model under the final name.
+:meth:`MLP.save` and :meth:`MLP.load` turn a network into these values and back.
+Nothing is pickled, so loading a file never runs code from it.  Files are
+written to a temporary file in the target directory and moved into place with
+:func:`os.replace`, so a crash mid-write never leaves a half-written model under
+the final name.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import os
 import tempfile
 import zipfile
 import zlib
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,17 +96,20 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], list[tuple[np.ndarray
     if not path.is_file():
         raise FileNotFoundError(f"no bpnet model file at {str(path)!r}")
     what = f"{str(path)!r} is not a bpnet model file"
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        raise ValueError(f"{what} (or it is truncated or corrupt): {exc}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{what}: it holds a single array, not an .npz archive")
-    try:
-        with data:
-            contents = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error) as exc:
-        raise ValueError(f"{what} (or it is truncated or corrupt): {exc}") from None
+    # The file is opened here, not by np.load, so that it is closed on every path:
+    # np.load leaks its handle when a truncated archive fails to open.
+    with open(path, "rb") as fh:
+        try:
+            data = np.load(fh, allow_pickle=False)
+        except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+            raise ValueError(f"{what} (or it is truncated or corrupt): {exc}") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{what}: it holds a single array, not an .npz archive")
+        try:
+            with data:
+                contents = {name: data[name] for name in data.files}
+        except (zipfile.BadZipFile, EOFError, ValueError, OSError, zlib.error) as exc:
+            raise ValueError(f"{what} (or it is truncated or corrupt): {exc}") from None
     if _MAGIC not in contents or "config" not in contents:
         raise ValueError(f"{what}: it lacks the '{_MAGIC}' and 'config' entries")
     version = int(contents[_MAGIC])

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .helpers import ALL_BACKENDS, DASK_TEST_CHUNK, Backend, backend_params
+import bpnet
+
+from .helpers import ALL_BACKENDS, DASK_TEST_CHUNK, Backend, backend_params, blobs
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +86,11 @@ def dtype(request) -> str:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def clf(rng):
+    """A 4-8-3 float64 cross-entropy network and separable data for it."""
+    X, y = blobs(rng)
+    net = bpnet.MLP([4, 8, 3], loss="cross_entropy", dtype="float64", seed=0)
+    return net, X, y

@@ -16,6 +16,7 @@ import pytest
 import bpnet
 from bpnet.backend import array_library, backend_name, device_of, dtype_name
 
+
 @dataclass(frozen=True)
 class Backend:
     """One way of running bpnet.
@@ -140,3 +141,21 @@ def assert_close(actual: Any, expected: Any, dtype: str = "float64", scale: floa
     rtol, atol = TOLERANCE[dtype]
     np.testing.assert_allclose(bpnet.to_numpy(actual), expected, rtol=rtol * scale,
                                atol=atol * scale)
+
+
+def blobs(rng: np.random.Generator, n: int = 60, k: int = 3, d: int = 4):
+    """Separable classes: class c sits around 3 * e_c; returns (X (n, d), labels (n,))."""
+    y = rng.integers(0, k, n)
+    X = rng.standard_normal((n, d)) + 3.0 * np.eye(k, d)[y]
+    return X, y
+
+
+def weights(net: Any) -> list[np.ndarray]:
+    """Host copies of every parameter of ``net``, in flat order."""
+    return [bpnet.to_numpy(t).copy() for pair in net.params for t in pair]
+
+
+def assert_same_weights(net: Any, expected: list[np.ndarray]) -> None:
+    """``net``'s parameters equal ``expected`` (from :func:`weights`) bit for bit."""
+    for got, want in zip(weights(net), expected, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -10,7 +10,7 @@ import pytest
 
 import bpnet
 from bpnet import optim
-from bpnet._namespace import device_of
+from bpnet.backend import device_of
 
 
 def _tree(rng, shapes=((3, 4), (4, 2))):

@@ -38,9 +38,9 @@ from .transfer import (
     device_of,
     from_host,
     host_scalars,
+    synchronize,
     to_device,
     to_numpy,
-    synchronize,
 )
 
 __all__ = [

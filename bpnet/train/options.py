@@ -112,7 +112,7 @@ class FitOptions:
     epsilon: float = _option(
         1e-8, "float", "``adam`` only: added to the root of the second moment.",
         v.check_positive)
-    lr_schedule: Any = _option(
+    lr_schedule: Any = _option(  # noqa: RUF009 (_option returns a dataclasses.field)
         "constant", '{"constant", "invscaling", "step", "cosine"} or callable',
         "How the learning rate changes from epoch to epoch; see "
         ":func:`bpnet.optim.scheduled_lr`.  A callable ``f(epoch) -> lr`` is called with "
@@ -141,7 +141,7 @@ class FitOptions:
     progress: bool = _option(
         False, "bool", "Show a progress bar (tqdm) with the loss and samples per second.",
         v.check_bool)
-    callback: Any = _option(
+    callback: Any = _option(  # noqa: RUF009
         None, "callable ``(epoch, history) -> bool | None``, optional",
         "Called after every epoch (``epoch`` counts from 1) with the network already "
         "holding that epoch's weights; returning True stops.", _callback)
@@ -198,7 +198,7 @@ def fit_options(allowed: Iterable[str] | None = None, **given: Any) -> FitOption
     unknown = sorted(set(given) - set(names))
     if unknown:
         raise TypeError(
-            f"unknown option(s): {', '.join(unknown)}; the options are: {', '.join(names)}"
+            f"unknown fit option(s): {', '.join(unknown)}; the options are: {', '.join(names)}"
         )
     values = {}
     for name, f in _FIELDS.items():
