@@ -202,7 +202,11 @@ def fit_options(allowed: Iterable[str] | None = None, **given: Any) -> FitOption
         )
     values = {}
     for name, f in _FIELDS.items():
-        values[name] = f.metadata["check"](name, given[name]) if name in given else f.default
+        value = given.get(name, f.default)
+        # A default is valid by construction; skipping its check keeps the cost of
+        # a call (a partial_fit per epoch) low.  ``is``: an equal value the caller
+        # passed is still checked.
+        values[name] = value if value is f.default else f.metadata["check"](name, value)
     opts = FitOptions(**values)
     if opts.lr is None:
         opts = dataclasses.replace(opts, lr=DEFAULT_LR[opts.optimizer])
