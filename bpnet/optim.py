@@ -127,6 +127,11 @@ class SGD:
         keys can continue each other's state."""
         return (self.name, (("momentum", self.momentum), ("nesterov", self.nesterov)))
 
+    @property
+    def has_state(self) -> bool:
+        """Whether the update keeps arrays between steps (the velocity)."""
+        return bool(self.momentum)
+
     def init(self, params: Structure, xp: ModuleType) -> SGDState:
         """Zero velocity shaped like ``params`` (none at all without momentum)."""
         return SGDState(0, _map(xp.zeros_like, params) if self.momentum else None)
@@ -191,6 +196,11 @@ class Adam:
         """Name and the settings that shape the state (see :attr:`SGD.key`)."""
         return (self.name, (("beta1", self.beta1), ("beta2", self.beta2),
                             ("epsilon", self.epsilon)))
+
+    @property
+    def has_state(self) -> bool:
+        """Whether the update keeps arrays between steps (the moments)."""
+        return True
 
     def init(self, params: Structure, xp: ModuleType) -> AdamState:
         """Zero moments shaped like ``params``."""

@@ -20,7 +20,6 @@ import pytest
 import bpnet
 from bpnet import bench, finite_diff
 from bpnet.bench import interleaved, limit_threads, machine_info, peers
-from bpnet.optim import SGD
 from bpnet.params import Layout
 
 
@@ -298,41 +297,3 @@ def test_step_config_labels_and_sizes():
     assert bench.STEP_CONFIGS["mnist"].label == "784-256-256-10 b256 f32"
     assert bench.STEP_CONFIGS["digits"].n_params == 9610
     assert np.all(np.diff([Layout.from_sizes(s).n_params for s in bench.FD_SIZES]) > 0)
-
-
-def test_thread_policy_one_thread_for_small_layers_only():
-    from bpnet.backend.threads import ONE_THREAD_BELOW, blas_threads, largest_product
-
-    assert largest_product([784, 256, 256, 10], 256) == 256 * 784 * 256
-    assert blas_threads([2, 5, 1], 4, max_threads=2) == 1
-    assert blas_threads([1024, 1024, 1024, 10], 1024, max_threads=2) == 2
-    n = int(np.sqrt(ONE_THREAD_BELOW)) + 1  # just above the threshold with batch 1
-    assert blas_threads([n, n], 1, max_threads=4) == 4
-    assert blas_threads([n - 2, n - 2], 1, max_threads=4) == 1
-
-
-def test_thread_policy_limits_blas_inside_the_block_only():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from bpnet.backend.threads import blas_thread_policy
-
-    def blas_threads_now():
-        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
-                if p["user_api"] == "blas"]
-
-    before = blas_threads_now()
-    with blas_thread_policy([2, 5, 1], 4) as n:
-        assert n == 1 and all(t == 1 for t in blas_threads_now())
-    assert blas_threads_now() == before
-
-
-def test_sgd_update_is_exactly_w_minus_lr_grad():
-    # the plain SGD the bpnet contender runs: W - lr * dW to the last bit
-    rng = np.random.default_rng(3)
-    params = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
-    grads = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
-    opt = SGD()
-    ((W, b),), state = opt.update(params, grads, opt.init(params, np), 0.03, np)
-    assert state.step == 1 and state.velocity is None
-    np.testing.assert_array_equal(W, params[0][0] - 0.03 * grads[0][0])
-    np.testing.assert_array_equal(b, params[0][1] - 0.03 * grads[0][1])
-    assert W.dtype == np.float32

@@ -83,25 +83,31 @@ def blas_threads(
 
 @functools.cache
 def _controller() -> Any:
-    """One threadpoolctl controller for the process, or None without threadpoolctl.
+    """A threadpoolctl controller of NumPy's BLAS, made once; None without
+    threadpoolctl.
 
-    Building one reads the list of loaded libraries (/proc/self/maps on Linux):
-    about 0.4 ms, which a ``partial_fit`` per epoch would pay every call.  NumPy's
-    BLAS, the only pool the policy changes, is loaded with NumPy, before bpnet,
-    so a controller made once always sees it.
+    Making one reads the list of loaded libraries (about 0.4 ms), which a
+    ``partial_fit`` per epoch would otherwise pay on every call.  NumPy's BLAS,
+    the pool the policy is for, is loaded with NumPy, before bpnet runs: it is
+    the one whose file lies in NumPy's own folder (``numpy.libs`` for the
+    wheels); where none does (a system BLAS), every BLAS pool loaded so far is
+    taken.
     """
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    return ThreadpoolController()
+    blas = ThreadpoolController().select(user_api="blas")
+    own = [lib.filepath for lib in blas.lib_controllers
+           if "numpy" in os.path.basename(os.path.dirname(lib.filepath))]
+    return blas.select(filepath=own) if own else blas
 
 
 @contextlib.contextmanager
 def blas_thread_policy(
     layer_sizes: Sequence[int], batch_size: int, *, max_threads: int | None = None,
 ) -> Iterator[int | None]:
-    """Limit the BLAS pools to :func:`blas_threads` threads inside the block.
+    """Limit NumPy's BLAS pool to :func:`blas_threads` threads inside the block.
 
     Yields the thread count applied, or None when threadpoolctl is missing (and
     nothing is changed).

@@ -87,7 +87,8 @@ def _arch(sizes: Sequence[int], activation: str, loss: str) -> Arch:
     return Arch(hidden, output_activation(loss_obj, None), loss_obj)
 
 
-#: The four rows of issue 4: digits-sized, MNIST-sized, GEMM-bound, per-call overhead.
+#: The four rows: digits-sized, MNIST-sized, GEMM-bound, and a tiny net where the
+#: per-step overhead is all there is.
 STEP_CONFIGS: dict[str, StepConfig] = {
     c.name: c
     for c in (
