@@ -1,8 +1,9 @@
 """Training-step throughput (samples/s) by backend, network and batch size.
 
-One step is what a training loop does per batch: the loss and every gradient
-(with the backend's fast path, e.g. ``jax.jit`` on JAX), the SGD update, and
-on Dask the one ``dask.compute`` of the loss and the new weights.  The batch
+One step is what a training loop does per batch: the pure step ``MLP.fit`` runs
+(:func:`bpnet.bench.bpnet_step`: the loss and every gradient with the
+backend's fast path, e.g. ``jax.jit`` on JAX, and the SGD update), and on Dask
+the one ``dask.compute`` of the loss and the new weights.  The batch
 is already on the device, as the fit loop keeps it.  GPU backends are
 synchronized before the clock is read; the first steps (compilation, CUDA
 context, caches) are warm-up and never timed.
@@ -36,16 +37,12 @@ import numpy as np
 import pytest
 
 import bpnet
-from bpnet._backends import loss_and_grad_fn
-from bpnet._namespace import device_description, materialize_step, synchronize
-from bpnet._timing import blas_summary
-from bpnet.optim import SGDState, sgd_update
+from bpnet import bench
 
 NETS: dict[str, list[int]] = {"64-128-10": [64, 128, 10], "784-256-256-10": [784, 256, 256, 10]}
 BATCHES = [64, 256, 1024, 4096]
 #: Only GPUs get the largest batch: where they pull ahead of the CPU.
 GPU_BATCHES = [*BATCHES, 16384, 65536]
-LR = 0.01
 
 
 @dataclass(frozen=True)
@@ -98,9 +95,10 @@ def _portable(on: bool) -> Iterator[None]:
             os.environ["BPNET_PORTABLE"] = old
 
 
-def make_step(case: Case, sizes: list[int], batch: int, seed: int = 0) -> tuple[Callable, Any]:
-    """A closure running one SGD step on one batch, and an array of the batch
-    (for the device's name).
+def make_step(case: Case, sizes: list[int], batch: int) -> tuple[Callable[[], None], float]:
+    """One training step of bpnet on ``case`` (:func:`bpnet.bench.bpnet_step`: the
+    step ``MLP.fit`` runs, plain SGD, float32, the batch already on the device),
+    waiting for the device after each step.
 
     Parameters
     ----------
@@ -112,31 +110,24 @@ def make_step(case: Case, sizes: list[int], batch: int, seed: int = 0) -> tuple[
 
     Returns
     -------
-    step : callable ``() -> float``
-        Runs one step, waits for the device, returns the loss (a host float only
-        on Dask, where the compute delivers it anyway; elsewhere the device
-        array is left unread so no extra transfer is timed).
-    x : array (batch, sizes[0])
+    step : callable ``() -> None``
+        Runs one step and waits for the device.
+    first_loss : float
+        Loss of the first step (built with the fast paths ``case`` asks for:
+        they are picked when the step is built).
     """
-    rng = np.random.default_rng(seed)
-    net = bpnet.MLP(sizes, activation="relu", loss="cross_entropy", backend=case.backend,
-                    device=case.device, dtype="float32", seed=seed)
-    x, y = net._xy(rng.standard_normal((batch, sizes[0])), rng.integers(0, sizes[-1], batch))
-    xp = net.xp
+    cfg = bench.StepConfig(f"{'-'.join(map(str, sizes))}-b{batch}", tuple(sizes), batch,
+                           "float32")
     with _portable(case.portable):
-        lg = loss_and_grad_fn(xp)
-        hidden = net.hidden
-    state = {"params": net.params}
+        c = bench.contender("bpnet", cfg, backend=case.backend, device=case.device)
+    sync = c.sync
 
-    def step():
-        value, grads = lg(state["params"], x, y, hidden, net._out_act, net._loss, xp=xp)
-        new, _ = sgd_update(state["params"], grads, SGDState(0, None), lr=LR, xp=xp)
-        value, new = materialize_step(xp, value, new)  # Dask: one compute for the step
-        synchronize(value, *[t for pair in new for t in pair])
-        state["params"] = new
-        return value
+    def step() -> None:
+        c.fn()
+        if sync is not None:
+            sync()
 
-    return step, x
+    return step, c.first_loss
 
 
 def _params() -> list[Any]:
@@ -158,14 +149,15 @@ def test_train_step_throughput(benchmark, case: Case, net: str, batch: int) -> N
     pytest.importorskip(case.module)
     if not case.available():
         pytest.skip(f"{case.id}: no device")
-    step, x = make_step(case, NETS[net], batch)
+    step, first_loss = make_step(case, NETS[net], batch)
     # Warm-up outside the timer: compilation (JAX), CUDA context and allocator,
     # Dask's first graph.  Bounded rounds keep the big cases short.
     rounds = max(5, min(100, 100_000 // (batch * max(1, NETS[net][0] // 64))))
-    value = benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)
-    assert np.isfinite(bpnet.to_numpy(value))
-    benchmark.extra_info.update(backend=case.id, net=net, batch=batch,
-                                device=device_description(x), blas=blas_summary())
+    benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)
+    assert np.isfinite(first_loss)
+    device = (bench.gpu_description() if case.gpu else None) or bench.cpu_model()
+    benchmark.extra_info.update(backend=case.id, net=net, batch=batch, device=device,
+                                blas=bench.blas_summary())
     if benchmark.enabled and benchmark.stats is not None:
         benchmark.extra_info["samples_per_s"] = batch / benchmark.stats.stats.median
 
@@ -180,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = args.backends.split(",")
     cases = [c for c in CASES if c.id in wanted and c.available()]
-    print(f"BLAS: {blas_summary()}")
+    print(f"BLAS: {bench.blas_summary()}")
     for net in args.nets.split(","):
         print(f"\n{net}: samples/s, median of {args.rounds} x {args.block} steps (float32)")
         print(f"{'batch':>7} " + "".join(f"{c.id:>14}" for c in cases))
@@ -196,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 # a pause before each: BLAS and OpenMP worker threads spin for
                 # ~0.1 s after a call and would slow whichever backend ran next.
                 # Each step is timed on its own and the median taken over all of
-                # them (not _timing.interleaved's block means): a short block's
+                # them (not bench.interleaved's block means): a short block's
                 # first step after the pause runs cold and would dominate its mean.
                 for c in cases:
                     time.sleep(0.3)
@@ -208,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{batch:>7} {row}", flush=True)
         gpu = [c for c in cases if c.gpu]
         if gpu:
-            print("device:", device_description(make_step(gpu[0], NETS[net], 64)[1]))
+            print("device:", bench.gpu_description())
     return 0
 
 

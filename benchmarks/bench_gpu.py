@@ -15,7 +15,6 @@ import pytest
 
 import bpnet
 from bpnet import bench
-from bpnet._timing import cuda_device_info, interleaved
 
 STEPS_PER_ROUND = 10  # one synchronisation per 10 steps: throughput, not latency
 
@@ -41,7 +40,7 @@ def _gpu_backends() -> list:
 def test_gpu_step(benchmark, gpu, config, quick):
     backend, device = gpu
     cfg = bench.STEP_CONFIGS[config]
-    step = bench.make_step("bpnet", cfg, backend=backend, device=device)
+    step = bench.contender("bpnet", cfg, backend=backend, device=device)
     assert step.sync is not None, "a GPU contender must synchronize before the clock"
     for _ in range(3):  # warm-up beyond the builder's first step
         step.fn()
@@ -53,17 +52,15 @@ def test_gpu_step(benchmark, gpu, config, quick):
         step.sync()
 
     benchmark.pedantic(block, rounds=1 if quick else 20, warmup_rounds=0 if quick else 2)
-    info = cuda_device_info() or {}
     benchmark.extra_info.update({"config": cfg.label, "backend": backend,
-                                 "device": info.get("name"),
-                                 "memory_total_bytes": info.get("memory_total_bytes"),
+                                 "device": bench.gpu_description(),
                                  "steps_per_round": STEPS_PER_ROUND,
                                  "first_loss": step.first_loss})
     if benchmark.stats is not None:
         per_step = benchmark.stats.stats.median / STEPS_PER_ROUND
         benchmark.extra_info["samples_per_s"] = cfg.batch / per_step
     # the same first loss as on the host, from the same weights
-    host = bench.make_step("bpnet", cfg)
+    host = bench.contender("bpnet", cfg)
     tol = 1e-9 if cfg.dtype == "float64" else 1e-4
     assert step.first_loss == pytest.approx(host.first_loss, rel=tol)
 
@@ -74,11 +71,11 @@ def test_gpu_against_host_interleaved(gpu, quick):
     """GPU step and NumPy step side by side on the GEMM-bound configuration."""
     backend, device = gpu
     cfg = bench.STEP_CONFIGS["gemm"]
-    gpu_step = bench.make_step("bpnet", cfg, backend=backend, device=device)
-    host_step = bench.make_step("bpnet", cfg)
-    t = interleaved({"gpu": gpu_step.fn, "host": host_step.fn}, syncs={"gpu": gpu_step.sync},
-                    repeats=1 if quick else 7, min_block_s=0.0 if quick else 0.05,
-                    pause=0.0 if quick else 0.2)
+    gpu_step = bench.contender("bpnet", cfg, backend=backend, device=device)
+    host_step = bench.contender("bpnet", cfg)
+    t = bench.interleaved({"gpu": gpu_step.fn, "host": host_step.fn},
+                          syncs={"gpu": gpu_step.sync}, repeats=1 if quick else 7,
+                          min_block_s=0.0 if quick else 0.05, pause=0.0 if quick else 0.2)
     assert np.isfinite(t["gpu"].median) and np.isfinite(t["host"].median)
     print(f"\n{cfg.label}: {backend} {t['host'].median / t['gpu'].median:.1f}x the NumPy step "
-          f"on {(cuda_device_info() or {}).get('name')}")
+          f"on {bench.gpu_description()}")

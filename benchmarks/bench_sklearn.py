@@ -19,7 +19,8 @@ import time
 import warnings
 
 import pytest
-from bench_training import PAUSE_S, report
+
+from .helpers import PAUSE_S, report
 
 sklearn = pytest.importorskip("sklearn")
 

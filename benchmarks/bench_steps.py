@@ -22,9 +22,10 @@ import contextlib
 
 import numpy as np
 import pytest
-from conftest import save_results
 
 from bpnet import bench
+
+from .helpers import save_results
 
 CONFIGS = list(bench.STEP_CONFIGS)
 METHODS = ["bpnet", *bench.PEERS]
@@ -45,7 +46,7 @@ def test_step(benchmark, config, method, threads):
     if reason:
         pytest.skip(reason)
     with _context(method, cfg):
-        step = bench.make_step(method, cfg)
+        step = bench.contender(method, cfg)
         if step.sync is None:
             benchmark(step.fn)
         else:

@@ -25,39 +25,19 @@ smoke test.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bpnet
 from bpnet import data
-from bpnet._timing import blas_summary, machine_info
-from bpnet.train import lbfgs_objective
+from bpnet.params import Layout
+from bpnet.train.lbfgs import objective
 
-PAUSE_S = 0.2  # lets OpenBLAS worker threads stop spinning between the two sides
-RESULTS = Path(__file__).resolve().parent.parent / "bench-results" / "bench_training.json"
-
-
-def report(name: str, benchmark, figures: dict) -> None:
-    """Attach ``figures`` to the benchmark, print them, and add them to the JSON file."""
-    machine = machine_info()  # CPU, BLAS pools and kernel, thread counts, load
-    figures = {**figures, "environment": machine}
-    benchmark.extra_info.update(figures)
-    shown = {k: v for k, v in figures.items() if k != "environment"}
-    print(f"\n{name}: " + json.dumps(shown, indent=1))
-    print("BLAS: " + blas_summary(machine))
-    if benchmark.disabled:
-        return
-    RESULTS.parent.mkdir(exist_ok=True)
-    everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    everything[name] = figures
-    RESULTS.write_text(json.dumps(everything, indent=1))
-
+from .helpers import PAUSE_S, report
 
 # --- digits: bpnet vs scikit-learn ------------------------------------------------------------
 
@@ -227,6 +207,16 @@ def seed_weights_from(net) -> np.ndarray:
 
 
 EVALS_PER_ROUND = 200
+
+
+def lbfgs_objective(net: bpnet.MLP, X: np.ndarray, y: np.ndarray):
+    """The function ``MLP.fit(optimizer="lbfgs")`` hands SciPy for this float64
+    NumPy network on (X, y) (mean squared error, one output), and the flat
+    weights it starts from."""
+    layout = Layout.of(net.params)
+    x, Y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64).reshape(-1, 1)
+    value_and_grad = objective(layout, x, Y, net.arch, alpha=0.0, xp=np, put=np.asarray)
+    return value_and_grad, layout.ravel(net.params, xp=np)
 
 
 @pytest.mark.benchmark(group="lbfgs-evaluation")

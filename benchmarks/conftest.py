@@ -1,27 +1,21 @@
-"""pytest-benchmark suites: `pytest benchmarks` (kept out of `make test`).
+"""Fixtures and hooks of the pytest-benchmark suites (helpers are in ``helpers.py``).
 
-Shared fixtures of bpnet's own suites (``bench_gradient.py``, ``bench_steps.py``,
-``bench_gpu.py``): one thread count for every library, and quick settings when
-pytest-benchmark is disabled (``--benchmark-disable``: each benchmark runs once,
-as a smoke test that CI can afford).  The measurement core itself lives in
-:mod:`bpnet._timing` and :mod:`bpnet.bench`, shared with ``bpnet bench``.
+One thread count for every library, and quick settings when pytest-benchmark
+is disabled (``--benchmark-disable``: each benchmark runs once, as a smoke test
+that CI can afford).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import pytest
-
-RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     """File the CPU model, the BLAS library and kernel (threadpoolctl) and the
     OPENBLAS_* variables with every saved pytest-benchmark run."""
-    from bpnet._timing import machine_info as bpnet_machine_info
+    from bpnet.bench import machine_info as bpnet_machine_info
 
     info = bpnet_machine_info()
     machine_info["bpnet"] = {k: info[k] for k in ("cpu", "cores", "blas", "env", "gpu")}
@@ -38,7 +32,7 @@ def threads():
     """Every library limited to the same number of threads for the session:
     ``BPNET_BENCH_THREADS`` (default: one per core).  Torch is imported first,
     when installed, so that its own pool is limited too."""
-    from bpnet._timing import limit_threads
+    from bpnet.bench import limit_threads
 
     n = int(os.environ.get("BPNET_BENCH_THREADS", os.cpu_count() or 1))
     try:
@@ -47,11 +41,3 @@ def threads():
         pass
     with limit_threads(n) as record:
         yield record
-
-
-def save_results(name: str, payload: dict) -> Path:
-    """Write a suite's interleaved comparison to ``bench-results/<name>.json``."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
-    return path

@@ -3,11 +3,11 @@ the Python Array API standard so the same kernels run on NumPy, CuPy, PyTorch,
 JAX, Dask and array-api-strict."""
 
 from . import data, optim
-from ._namespace import BACKENDS, cuda_available, get_namespace, to_numpy
 from .activations import ACTIVATIONS
+from .backend import BACKENDS, cuda_available, get_namespace, to_numpy
+from .gradcheck import GradcheckReport, gradcheck
 from .losses import LOSSES
 from .model import MLP
-from .numerical import GradcheckReport, gradcheck
 from .train import History
 
 __version__ = "0.1.0"

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+
+from ._typing import Array
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"]
-
-Array = Any
 
 LEAKY_SLOPE = 0.01
 

@@ -18,6 +18,7 @@ import argparse
 import importlib
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .optim import OPTIMIZERS, SCHEDULES
 
 __all__ = ["build_parser", "main"]
 
@@ -77,9 +80,31 @@ def _batch_size(text: str) -> int:
     return value
 
 
+#: The fit options ``bpnet train`` takes, and how each is parsed: a type, choices,
+#: or ``bool`` for a flag.
+_FIT_FLAGS: dict[str, Any] = {
+    "optimizer": OPTIMIZERS,
+    "lr": float,
+    "epochs": int,
+    "batch_size": _batch_size,
+    "alpha": float,
+    "momentum": float,
+    "nesterov": bool,
+    "lr_schedule": SCHEDULES,
+    "early_stopping": bool,
+    "patience": int,
+    "tol": float,
+}
+
+
+def _plain(rst: str) -> str:
+    """reStructuredText from a docstring as plain text for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", rst).replace("``", "")
+
+
 def _add_train(sub: Any) -> None:
     from .data import DATASETS
-    from .optim import OPTIMIZERS, SCHEDULES
+    from .train import options
 
     p = sub.add_parser("train", help="train a network on a dataset and report the result",
                        description="Train a multilayer perceptron on a dataset, then report "
@@ -105,22 +130,25 @@ def _add_train(sub: Any) -> None:
     net.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     net.add_argument("--seed", type=int, default=0,
                      help="seed of the initial weights and the shuffling (default: 0)")
-    opt = p.add_argument_group("optimization")
-    opt.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    opt.add_argument("--lr", type=float, default=None,
-                     help="learning rate (default: 1e-3 adam, 0.1 sgd)")
-    opt.add_argument("--epochs", type=int, default=40,
-                     help="epochs, or iterations for lbfgs (default: 40)")
-    opt.add_argument("--batch-size", type=_batch_size, default=None,
-                     help="samples per step or 'full' (default: 32; full for lbfgs)")
-    opt.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (default: 0)")
-    opt.add_argument("--momentum", type=float, default=0.9, help="sgd momentum (default: 0.9)")
-    opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
-    opt.add_argument("--lr-schedule", default="constant", choices=SCHEDULES)
-    opt.add_argument("--early-stopping", action="store_true",
-                     help="stop when the validation loss stalls; keep the best weights")
-    opt.add_argument("--patience", type=int, default=10)
-    opt.add_argument("--tol", type=float, default=None)
+    opt = p.add_argument_group("optimization (see help(bpnet.MLP.fit))")
+    # What each option means comes from the one fit-options schema; only the
+    # command's own defaults (40 epochs, batches of 32) are set here.
+    cli_defaults = {"epochs": 40}
+    for name, kind in _FIT_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        default = cli_defaults.get(name, options.defaults([name])[name])
+        text = _plain(options.doc(name))
+        if name == "batch_size":
+            text += "  'full' is the full batch; default: 32 (full for lbfgs)."
+        elif default is not None and kind is not bool:
+            text += f"  Default: {default}."
+        if kind is bool:
+            opt.add_argument(flag, action="store_true", help=text)
+        elif isinstance(kind, tuple):
+            opt.add_argument(flag, default=default, choices=kind, help=text)
+        else:
+            opt.add_argument(flag, type=kind, default=None if name == "batch_size" else default,
+                             help=text)
     out = p.add_argument_group("output")
     out.add_argument("--save", type=Path, default=None, metavar="PATH",
                      help="write the trained model (.npz)")
@@ -239,7 +267,7 @@ def _check_output_path(option: str, path: Path | None) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from . import MLP
-    from .train import check_fit_options
+    from .train.options import fit_options
 
     _check_output_path("--save", args.save)
     _check_output_path("--plot", args.plot)
@@ -266,7 +294,7 @@ def _run_train(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule, early_stopping=args.early_stopping,
         patience=args.patience, tol=args.tol, progress=args.progress,
     )
-    check_fit_options(**options)  # bad settings fail here, before any output
+    fit_options(**options)  # bad settings fail here, before any output
     X_train, y_train, validation = task.X_train, task.y_train, None
     fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
     if fraction:

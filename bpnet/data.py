@@ -3,11 +3,12 @@
 The networks move what they are given to their backend once, so everything
 here stays plain NumPy:
 
-* :func:`xor` and :func:`times_table`: the small problems of seeds 002 and 000;
+* :func:`xor` (the smallest problem a network without a hidden layer cannot
+  solve) and :func:`times_table` (a smooth regression small enough for L-BFGS);
 * :func:`digits`: scikit-learn's bundled 8x8 handwritten digits (no download),
-  split into train and test sets, standardized or PCA-whitened (seed 002);
+  split into train and test sets, standardized or PCA-whitened;
 * :func:`moons` and :func:`two_spirals`: 2-D points with labels in {-1, +1}
-  for the logistic loss (seed 004);
+  for the logistic loss, which no linear classifier separates;
 * :func:`load_idx` and :func:`mnist`: IDX files such as MNIST or Fashion-MNIST
   that a user downloaded, plain or gzipped;
 * :func:`one_hot`, :func:`standardize`, :func:`pca_whiten`, :func:`train_test_split`.
@@ -83,7 +84,7 @@ def xor(*, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     ----------
     signed : bool, default False
         ``False``: inputs and targets in {0, 1}.  ``True``: inputs and targets
-        in {-1, +1}, the coding of seed 002 (suits a tanh output).
+        in {-1, +1}, which suits a tanh output (its range is (-1, 1)).
 
     Returns
     -------
@@ -99,20 +100,20 @@ def xor(*, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
 
 def times_table(n: int = 10, *, repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The times table of seed 000: inputs ``(i, j)`` for i, j in 0..n, target ``i * j``.
+    """The times table: inputs ``(i, j)`` for i, j in 0..n, target ``i * j``.
 
     Parameters
     ----------
     n : int, default 10
         Largest factor.
     repeat : int, default 1
-        How many copies of every row (seed 000 used 10; a mean loss does not
-        change with it).
+        How many copies of every row (a mean loss does not change with it;
+        repeated rows only make an epoch longer).
 
     Returns
     -------
     X : ndarray ((n+1)^2 * repeat, 2) float64
-        Rows ``(i, j)``, i slowest, as seed 000 built them.
+        Rows ``(i, j)``, i slowest.
     y : ndarray ((n+1)^2 * repeat,) float64
     """
     n = _check_int("n", n, 1)
@@ -202,7 +203,7 @@ def one_hot(labels: Any, k: int | None = None, negative: float = 0.0) -> np.ndar
     k : int, optional
         Number of classes; ``max(labels) + 1`` by default.
     negative : float, default 0
-        Value of the off entries: ``-1`` gives the ±1 coding of seed 002.
+        Value of the off entries: ``-1`` gives a ±1 coding, for tanh outputs.
 
     Returns
     -------
@@ -261,7 +262,8 @@ _standardize = standardize  # digits() has an argument of the same name
 def pca_whiten(X_train: Any, *others: Any,
                n_components: int | None = None) -> tuple[np.ndarray, ...]:
     """Project onto principal components and scale each to unit variance
-    (PCA whitening, as seed 002 did before training on the digits).
+    (PCA whitening: decorrelated inputs of equal scale, which speeds up plain
+    gradient descent).
 
     The components are fitted on ``X_train`` only, then applied to ``others``.
 
@@ -358,8 +360,8 @@ def digits(*, test_size: float = 0.25, standardize: bool = True, whiten: bool = 
         Scale every pixel to zero mean and unit variance (statistics of the
         training set).
     whiten : bool, default False
-        PCA-whiten instead (seed 002), keeping ``n_components`` components
-        (default all with non-zero variance; seed 002 used 20).
+        PCA-whiten instead, keeping ``n_components`` components (default all
+        with non-zero variance).
     n_components : int, optional
         With ``whiten``.
     seed : int or None, default 0

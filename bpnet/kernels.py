@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
 
-from ._namespace import device_of
+from ._typing import Arch, Array
 from .activations import Activation
-from .losses import Loss
+from .backend.transfer import device_of
 
-__all__ = ["backward", "forward", "loss_and_grad", "loss_value", "predict"]
+__all__ = ["backward", "forward", "l2_penalty", "loss_and_grad", "loss_value", "metrics",
+           "predict"]
 
-Array = Any
 Params = Sequence[tuple[Array, Array]]
 
 
@@ -98,7 +97,8 @@ def backward(
     return grads
 
 
-def _l2(params: Params, alpha: float, n: int, xp: ModuleType) -> Array:
+def l2_penalty(params: Params, alpha: float, n: int, xp: ModuleType) -> Array:
+    """``alpha / (2n) * sum ||W||^2`` over the weights (not the biases), a 0-d array."""
     # vecdot of the flattened weights: ||W||^2 without a W * W temporary
     # (twice as fast as sum(W * W) on a 64x128 layer).
     flat = (xp.reshape(W, (-1,)) for W, _ in params)
@@ -106,8 +106,7 @@ def _l2(params: Params, alpha: float, n: int, xp: ModuleType) -> Array:
 
 
 def loss_and_grad(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, *, alpha: float = 0.0, xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0, xp: ModuleType,
 ) -> tuple[Array, list[tuple[Array, Array]]]:
     """Mean loss over the batch and its gradient with respect to every parameter.
 
@@ -116,11 +115,10 @@ def loss_and_grad(
     params : sequence of (W, b)
     x : array (N, n_0)
     y : array (N, n_L)
-        Targets, already in the form ``loss`` expects (one-hot for cross-entropy).
-    hidden : sequence of Activation, length L - 1
-    out : Activation
-        Output activation (fused with ``loss``).
-    loss : Loss
+        Targets, already in the form ``arch.loss`` expects (one-hot for
+        cross-entropy).
+    arch : Arch
+        Hidden activations, output activation and loss.
     alpha : float, default 0
         L2 penalty ``alpha / (2N) * sum ||W||^2`` on the weights (not the biases),
         scikit-learn's convention.
@@ -130,33 +128,67 @@ def loss_and_grad(
     -------
     loss : 0-d array
     grads : list of (dW, db)
+        Same shapes as ``params``.
     """
-    a, z = forward(params, x, hidden, xp=xp)
-    value, delta = loss.value_and_delta(z, y, out, xp)
-    grads = backward(params, a, delta, hidden, xp=xp)
+    a, z = forward(params, x, arch.hidden, xp=xp)
+    value, delta = arch.loss.value_and_delta(z, y, arch.out, xp)
+    grads = backward(params, a, delta, arch.hidden, xp=xp)
     if alpha:
         n = x.shape[0]
-        value = value + _l2(params, alpha, n, xp)
+        value = value + l2_penalty(params, alpha, n, xp)
         grads = [(dW + (alpha / n) * W, db) for (dW, db), (W, _) in zip(grads, params, strict=True)]
     return value, grads
 
 
 def loss_value(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, *, alpha: float = 0.0, xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0, xp: ModuleType,
 ) -> Array:
     """The mean loss alone (one forward pass), as a 0-d array."""
-    _, z = forward(params, x, hidden, xp=xp)
-    value = loss.value(z, y, out, xp)
+    _, z = forward(params, x, arch.hidden, xp=xp)
+    value = arch.loss.value(z, y, arch.out, xp)
     if alpha:
-        value = value + _l2(params, alpha, x.shape[0], xp)
+        value = value + l2_penalty(params, alpha, x.shape[0], xp)
     return value
 
 
-def predict(
-    params: Params, x: Array, hidden: Sequence[Activation], out: Activation, loss: Loss,
-    *, xp: ModuleType,
-) -> Array:
+def predict(params: Params, x: Array, arch: Arch, *, xp: ModuleType) -> Array:
     """Network output (N, n_L): probabilities for the two cross-entropies."""
-    _, z = forward(params, x, hidden, xp=xp)
-    return loss.predict(z, out, xp)
+    _, z = forward(params, x, arch.hidden, xp=xp)
+    return arch.loss.predict(z, arch.out, xp)
+
+
+def metrics(
+    params: Params, x: Array, y: Array, arch: Arch, *, batch_size: int | None = None,
+    xp: ModuleType,
+) -> tuple[Array, Array | None]:
+    """Mean loss and number of correctly classified samples on (x, y).
+
+    Parameters
+    ----------
+    params, x, y, arch, xp
+        As for :func:`loss_and_grad`.
+    batch_size : int or None
+        Rows per forward pass (all at once for None), to bound memory.
+
+    Returns
+    -------
+    loss : 0-d array
+        Mean loss over the samples (no L2 penalty).
+    correct : 0-d array or None
+        Samples whose prediction is right (see :attr:`bpnet.losses.Loss.correct`),
+        in the network's dtype; None for a regression loss.  Dividing by the
+        sample count is left to the host, where float32 rounding cannot blur it.
+    """
+    n = x.shape[0]
+    step = n if batch_size is None else batch_size
+    loss_sum, right = None, None
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        xb, yb = x[lo:hi, ...], y[lo:hi, ...]
+        _, z = forward(params, xb, arch.hidden, xp=xp)
+        part = arch.loss.value(z, yb, arch.out, xp) * (hi - lo)
+        loss_sum = part if loss_sum is None else loss_sum + part
+        if arch.loss.correct is not None:
+            c = xp.sum(xp.astype(arch.loss.correct(z, yb, xp), z.dtype))
+            right = c if right is None else right + c
+    return loss_sum / n, right

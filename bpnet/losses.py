@@ -18,7 +18,7 @@ loss                        output          delta_L (times N)
 
 Every ``value`` also accepts ``z`` with leading dimensions, (..., N, k) against
 ``y`` (N, k), and then returns one loss per leading index: the batched finite
-differences in :mod:`bpnet.numerical` evaluate many perturbed networks at once
+differences in :mod:`bpnet.finite_diff` evaluate many perturbed networks at once
 that way.  Reductions therefore run over the last two axes, never over all.
 """
 
@@ -27,13 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
+from ._typing import Array
 from .activations import Activation, get_activation, sigmoid, softplus
 
-__all__ = ["LOSSES", "Loss", "get_loss", "log_softmax", "softmax"]
-
-Array = Any
+__all__ = ["LOSSES", "Loss", "get_loss", "log_softmax", "output_activation", "softmax"]
 
 
 def log_softmax(z: Array, xp: ModuleType) -> Array:
@@ -71,6 +69,10 @@ class Loss:
         The loss alone (forward only).
     predict : callable ``(z, out, xp) -> a``
         The network output: probabilities for the cross-entropies.
+    correct : callable ``(z, y, xp) -> bool array (N,)`` or None
+        Which samples the network classifies right, from the output
+        pre-activation; None for regression losses.  A sample with several
+        outputs counts only when every output is right (subset accuracy).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Loss:
     value_and_delta: Callable[[Array, Array, Activation, ModuleType], tuple[Array, Array]]
     value: Callable[[Array, Array, Activation, ModuleType], Array]
     predict: Callable[[Array, Activation, ModuleType], Array]
+    correct: Callable[[Array, Array, ModuleType], Array] | None = None
 
 
 def _n(z: Array) -> int:
@@ -139,6 +142,18 @@ def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
     return loss, (s - y) / _n(z)
 
 
+def _correct_label(z: Array, y: Array, xp: ModuleType) -> Array:
+    return xp.argmax(z, axis=1) == xp.argmax(y, axis=1)
+
+
+def _correct_binary(z: Array, y: Array, xp: ModuleType) -> Array:
+    return xp.all((z > 0) == (y > 0.5), axis=1)
+
+
+def _correct_sign(z: Array, y: Array, xp: ModuleType) -> Array:
+    return xp.all(z * y > 0, axis=1)
+
+
 def _predict_out(z: Array, out: Activation, xp: ModuleType) -> Array:
     return out.f(z, xp)
 
@@ -153,11 +168,11 @@ LOSSES: dict[str, Loss] = {
         Loss("mse", "identity", ("identity", "sigmoid", "tanh"), "real",
              _mse_value_and_delta, _mse_value, _predict_out),
         Loss("logistic", "identity", ("identity",), "sign",
-             _logistic_value_and_delta, _logistic_value, _predict_out),
+             _logistic_value_and_delta, _logistic_value, _predict_out, _correct_sign),
         Loss("cross_entropy", "softmax", ("softmax",), "labels",
-             _ce_value_and_delta, _ce_value, _predict_softmax),
+             _ce_value_and_delta, _ce_value, _predict_softmax, _correct_label),
         Loss("binary_cross_entropy", "sigmoid", ("sigmoid",), "binary",
-             _bce_value_and_delta, _bce_value, _predict_out),
+             _bce_value_and_delta, _bce_value, _predict_out, _correct_binary),
     )
 }
 

@@ -1,47 +1,71 @@
-"""The :class:`MLP`: the thin object users hold.
+"""The :class:`MLP`: the object users hold.
 
-It keeps the configuration and the parameters, checks and converts what users
-pass in, and calls the pure kernels in :mod:`bpnet.kernels`.  Arrays go to the
-network's backend, device and dtype once, at this boundary.
+It keeps the configuration, the parameters and the optimizer state between
+calls; it checks and converts what users pass in (:mod:`bpnet.inputs`), then
+hands explicit arguments to the pure pieces: the kernels
+(:mod:`bpnet.kernels`), the training step and loop (:mod:`bpnet.train`), the
+finite differences (:mod:`bpnet.finite_diff`) and the file format
+(:mod:`bpnet.serialization`).  It is the only module that touches an MLP's
+private state.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import _validate as v
-from . import kernels
-from . import train as _train
-from ._backends import loss_and_grad_fn, specialize_hidden
-from ._namespace import (
+from . import inputs as v
+from . import kernels, serialization
+from ._typing import Arch, Array, Params
+from .activations import Activation, get_activation
+from .backend import (
     backend_name,
-    default_device,
+    check_device,
     device_from_state,
     device_state,
     dtype_name,
+    fast,
     from_host,
     get_namespace,
-    match_rows,
-    materialize,
-    materialize_step,
+    host_scalars,
+    lazy,
     resolve_dtype,
+    threads,
     to_numpy,
 )
-from .activations import get_activation
+from .finite_diff import numerical_grad
 from .losses import get_loss, output_activation
-from .numerical import numerical_grad
-from .params import init_params_host, n_params, shapes
-
-if TYPE_CHECKING:
-    from .train import History
+from .params import Layout, init_params_host
+from .train import loop
+from .train.lbfgs import fit_lbfgs
+from .train.loop import History, Run
+from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
+from .train.step import make_step
 
 __all__ = ["MLP"]
 
-Array = Any
+
+@dataclass
+class _Kept:
+    """Optimizer state kept on a network between calls (see :meth:`MLP.partial_fit`).
+
+    ``key`` is the optimizer's key and the parameter structure its state has:
+    a state continues only under the same optimizer settings.
+    """
+
+    key: tuple
+    opt_state: Any
+    rng: np.random.Generator | None
+
+
+def _given(scope: dict[str, Any]) -> dict[str, Any]:
+    """The fit options among a method's arguments (its ``locals()``)."""
+    return {name: scope[name] for name in FitOptions.__dataclass_fields__ if name in scope}
 
 
 class MLP:
@@ -92,35 +116,44 @@ class MLP:
         seed: int | None = 0,
     ) -> None:
         sizes = v.check_layer_sizes(layer_sizes)
-        self._hidden_act = get_activation(activation)
-        self._loss = get_loss(loss)
-        self._out_act = _output(self._loss, output_activation)
+        hidden_act = get_activation(activation)
+        loss_obj = get_loss(loss)
+        out_act = _output(loss_obj, output_activation)
         self.seed = v.check_seed(seed)
         xp = get_namespace(backend)
         self.dtype = resolve_dtype(xp, dtype)
-        self.device = _check_device(xp, device)
+        self.device = check_device(xp, device)
         self.xp = xp
         self.backend = backend_name(xp)
         self.layer_sizes = sizes
-        self.activation = self._hidden_act.name
-        self.loss = self._loss.name
-        self.output_activation = output_activation or self._loss.default_output
-        inits = [self._hidden_act.init] * (len(sizes) - 2) + ["glorot"]
+        self.activation = hidden_act.name
+        self.loss = loss_obj.name
+        self.output_activation = output_activation or loss_obj.default_output
+        self._arch = Arch((hidden_act,) * (len(sizes) - 2), out_act, loss_obj)
+        self._layout = Layout.from_sizes(sizes)
+        inits = [hidden_act.init] * (len(sizes) - 2) + ["glorot"]
         host = init_params_host(sizes, inits, self.seed)
         self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
-        self._optimizer_state = None  # kept by fit/partial_fit, see bpnet.train
+        self._optimizer_state: _Kept | None = None
 
     # -- configuration ---------------------------------------------------------
     @property
-    def hidden(self) -> list:
-        """The hidden layers' :class:`~bpnet.activations.Activation` objects (with
-        the backend's fused derivatives where it has them, see :mod:`bpnet._backends`)."""
-        return specialize_hidden(self.xp, [self._hidden_act] * (len(self.layer_sizes) - 2))
+    def arch(self) -> Arch:
+        """What the kernels need besides the parameters: hidden activations, output
+        activation and loss, with the backend's fused derivatives where it has
+        them (see :mod:`bpnet.backend.fast`)."""
+        return fast.specialize(self._arch, self.xp)
+
+    @property
+    def hidden(self) -> list[Activation]:
+        """The hidden layers' :class:`~bpnet.activations.Activation` objects (see
+        :attr:`arch`)."""
+        return list(self.arch.hidden)
 
     @property
     def n_params(self) -> int:
         """Number of trainable scalars."""
-        return n_params(self._params)
+        return self._layout.n_params
 
     @property
     def n_features(self) -> int:
@@ -156,7 +189,7 @@ class MLP:
 
     # -- parameters --------------------------------------------------------------
     @property
-    def params(self) -> list[tuple[Array, Array]]:
+    def params(self) -> Params:
         """``[(W_1, b_1), ..., (W_L, b_L)]`` as arrays of the backend, on its device."""
         return list(self._params)
 
@@ -175,27 +208,10 @@ class MLP:
             Wrong number of layers, wrong shapes, non-numeric or non-finite
             values.  The old parameters are kept.
         """
-        pairs = v.check_params(params, shapes(self._params))
-        new = []
-        for l, (W, b) in enumerate(pairs, start=1):
-            new.append((self._as_param(W, f"W{l}"), self._as_param(b, f"b{l}")))
-        self._params = new
-
-    def _as_param(self, t: Any, name: str) -> Array:
-        arr = t
-        if v.array_backend(t) not in (None, "numpy", self.backend):
-            arr = to_numpy(t)  # another library's array: through the host, once
-        if v.array_backend(arr) == self.backend and self.backend != "numpy":
-            ok = self.xp.isdtype(arr.dtype, ("real floating", "integral"))
-            if not ok:
-                raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-            if not bool(to_numpy(self.xp.all(self.xp.isfinite(arr)))):
-                raise ValueError(f"{name} contains NaN or infinite values")
-            return v._to_backend(arr, self.xp, self.xp, self.device, self.dtype)
-        host = v._numeric_host(arr, name)
-        if not np.all(np.isfinite(host)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return self._to_backend(host)
+        pairs = v.check_params(params, self._layout.shapes)
+        kw = {"xp": self.xp, "device": self.device, "dtype": self.dtype}
+        self._params = [(v.as_param(W, f"W{l}", **kw), v.as_param(b, f"b{l}", **kw))
+                        for l, (W, b) in enumerate(pairs, start=1)]
 
     def _to_backend(self, host: np.ndarray) -> Array:
         return from_host(self.xp, np.ascontiguousarray(host, dtype=self.dtype_name),
@@ -218,12 +234,15 @@ class MLP:
             dtype=self.dtype_name if dtype is None else dtype,
             seed=self.seed,
         )
-        twin.set_params([(to_numpy(W), to_numpy(b)) for W, b in self._params])
+        twin.set_params(self._host_params())
         return twin
 
     def astype(self, dtype: Any, backend: Any = None) -> MLP:
         """A copy of this network in another dtype (optionally on another backend)."""
         return self.to(backend=backend, dtype=dtype)
+
+    def _host_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(to_numpy(W), to_numpy(b)) for W, b in self._params]
 
     # -- data ----------------------------------------------------------------------
     def _x(self, X: Any, name: str = "X") -> Array:
@@ -238,11 +257,11 @@ class MLP:
         v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
         x = self._x(X, name=f"{prefix}X")
         y = v.as_targets(
-            Y, loss=self._loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
+            Y, loss=self._arch.loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
             backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
             name=f"{prefix}Y",
         )
-        return x, match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
+        return x, lazy.match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
     # -- computation -----------------------------------------------------------------
     def loss_and_grad(
@@ -267,27 +286,24 @@ class MLP:
         """
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        value, grads = loss_and_grad_fn(self.xp)(
-            self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
-        )
-        value, grads = materialize_step(self.xp, value, grads)  # Dask: one compute for all
+        value, grads = fast.loss_and_grad_fn(self.xp)(self._params, x, y, self.arch,
+                                                      alpha=alpha, xp=self.xp)
+        value, grads = lazy.materialize_step(self.xp, value, grads)  # Dask: one compute
         return float(to_numpy(value)), grads
 
     def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
         """Mean loss on (X, Y), one forward pass."""
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        value = kernels.loss_value(
-            self._params, x, y, self.hidden, self._out_act, self._loss, alpha=alpha, xp=self.xp
-        )
-        return float(to_numpy(materialize(self.xp, value)[0]))
+        value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
+        return float(to_numpy(lazy.materialize(self.xp, value)[0]))
 
     def numerical_grad(
         self, X: Any, Y: Any, eps: float | None = None, *, alpha: float = 0.0
     ) -> list[tuple[Array, Array]]:
         """Gradient by naive central finite differences: one parameter at a time,
         two full forward passes each (2P passes).  Slow on purpose; see
-        :mod:`bpnet.numerical`.
+        :mod:`bpnet.finite_diff`.
 
         Returns
         -------
@@ -298,11 +314,8 @@ class MLP:
             eps = v.check_positive("eps", eps)
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        grads = numerical_grad(
-            self._params, x, y, self.hidden, self._out_act, self._loss,
-            alpha=alpha, eps=eps, xp=self.xp,
-        )
-        return materialize_step(self.xp, None, grads)[1]
+        grads = numerical_grad(self._params, x, y, self.arch, alpha=alpha, eps=eps, xp=self.xp)
+        return lazy.materialize_step(self.xp, None, grads)[1]
 
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
@@ -313,41 +326,7 @@ class MLP:
         x = self._x(X)
         # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
         # store as the caller likes (the dask-ml convention).
-        return kernels.predict(self._params, x, self.hidden, self._out_act, self._loss, xp=self.xp)
-
-    # -- training ----------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any, **kwargs: Any) -> History:
-        """Train on (X, Y); see :func:`bpnet.train.fit` for the options.
-
-        Returns
-        -------
-        History
-            Per-epoch training loss, validation loss and accuracy, times.
-        """
-        return _train.fit(self, X, Y, **kwargs)
-
-    def partial_fit(
-        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
-        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
-        alpha: float = 0.0, **optimizer_options: Any,
-    ) -> float:
-        """One epoch over (X, Y), continuing the optimizer state of earlier calls.
-
-        See :func:`bpnet.train.partial_fit`.
-
-        Returns
-        -------
-        float
-            The epoch's mean training loss.
-        """
-        return _train.partial_fit(
-            self, X, Y, optimizer=optimizer, lr=lr, batch_size=batch_size, shuffle=shuffle,
-            seed=seed, alpha=alpha, **optimizer_options,
-        )
-
-    def reset_optimizer(self) -> None:
-        """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
-        self._optimizer_state = None
+        return kernels.predict(self._params, x, self.arch, xp=self.xp)
 
     def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss on (X, Y), and ``accuracy`` for classification losses.
@@ -363,20 +342,193 @@ class MLP:
         Returns
         -------
         dict
-            ``{"loss": float, "accuracy": float}`` (accuracy only for
-            ``cross_entropy``, ``binary_cross_entropy`` and ``logistic``).
+            ``{"loss": float, "accuracy": float}`` (accuracy, the fraction of
+            samples whose predicted class is right, only for ``cross_entropy``,
+            ``binary_cross_entropy`` and ``logistic``).
         """
-        return _train.evaluate(self, X, Y, batch_size=batch_size)
+        batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
+        x, y = self._xy(X, Y)
+        loss, right = kernels.metrics(self._params, x, y, self.arch, batch_size=batch_size,
+                                      xp=self.xp)
+        host = host_scalars(self.xp, [loss] + ([] if right is None else [right]))
+        out = {"loss": host[0]}
+        if right is not None:
+            out["accuracy"] = host[1] / x.shape[0]
+        return out
+
+    # -- training ----------------------------------------------------------------------
+    def fit(
+        self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
+        lr: float | None = None, epochs: int = 200, batch_size: int | None = None,
+        shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
+        momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9, beta2: float = 0.999,
+        epsilon: float = 1e-8, lr_schedule: Any = "constant", power_t: float = 0.5,
+        lr_step_size: int = 10, lr_gamma: float = 0.1, early_stopping: bool = False,
+        patience: int = 10, tol: float | None = None, progress: bool = False,
+        callback: Any = None,
+    ) -> History:
+        """Train on (X, Y), starting from the current weights with a fresh optimizer
+        state (which is kept afterwards for :meth:`partial_fit`).
+
+        Parameters
+        ----------
+        X : array (N, n_features)
+        Y : array
+            Targets as :meth:`loss_and_grad` takes them: (N, k), (N,) when
+            k = 1, integer labels (N,) for ``cross_entropy``.
+        validation_data : (X_val, Y_val), optional
+            Evaluated after every epoch (loss, and accuracy for classification).
+        {options}
+
+        Returns
+        -------
+        History
+            Per-epoch training loss, validation loss and accuracy, times.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad options or data, before anything changes.
+        FloatingPointError
+            When the loss or the weights stop being finite; the network keeps
+            the weights it had at the start of the last epoch whose loss was
+            finite (``exc.history`` holds the epochs before the failing one).
+        KeyboardInterrupt
+            Re-raised with ``exc.history``; the network keeps the weights of the
+            last completed step.
+        """
+        opts = fit_options(**_given(locals()))
+        x, y = self._xy(X, Y)
+        val = None
+        if validation_data is not None:
+            val = self._xy(*v.check_xy_pair("validation_data", validation_data),
+                           prefix="validation ")
+        if opts.early_stopping and val is None:
+            raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
+        history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
+        batch = x.shape[0] if opts.batch_size is None else min(opts.batch_size, x.shape[0])
+        with threads.policy(self.xp, self.layer_sizes, batch):
+            if opts.optimizer == "lbfgs":
+                return self._fit_lbfgs(x, y, val, opts, history)
+            return self._fit_first_order(x, y, val, opts, history)
+
+    def _publish(self, params: Params) -> None:
+        self._params = params
+
+    def _fit_first_order(self, x: Array, y: Array, val: Any, opts: FitOptions,
+                         history: History) -> History:
+        opt = opts.make_optimizer()
+        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp)
+        packed = step.pack(self._params)
+        # No seed: the network's own, so that MLP(seed=s).fit(...) repeats exactly.
+        rng = (np.random.default_rng(opts.seed if opts.seed is not None else self.seed)
+               if opts.shuffle else None)
+        run = Run(packed, step.init(packed), rng)
+        try:
+            return loop.fit_epochs(step, run, x, y, val, opts, history, publish=self._publish)
+        finally:  # also after an exception: the run holds what the loop kept
+            self._params = step.unpack(run.params)
+            self._optimizer_state = _Kept((opt.key, step.flat), run.opt_state, run.rng)
+
+    def _fit_lbfgs(self, x: Array, y: Array, val: Any, opts: FitOptions,
+                   history: History) -> History:
+        xp = self.xp
+        theta = np.asarray(to_numpy(self._layout.ravel(self._params, xp=xp)), dtype=np.float64)
+        run = Run(theta, None, None)
+        try:
+            return fit_lbfgs(self._layout, run, x, y, val, opts, history, arch=self.arch, xp=xp,
+                             put=self._to_backend, publish=self._publish)
+        finally:
+            self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
+
+    def partial_fit(
+        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
+        beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+    ) -> float:
+        """One epoch over (X, Y), continuing the optimizer state of earlier calls.
+
+        The state (Adam's moments, SGD's velocity, the step count) is kept on the
+        network while ``optimizer`` and its settings (``momentum``, ``nesterov``,
+        ``beta1``, ``beta2``, ``epsilon``) stay the same; changing any of them
+        starts a fresh state, as does :meth:`reset_optimizer`.  ``lr``, ``alpha``
+        and ``batch_size`` may change between calls (a caller can run its own
+        schedule).  :meth:`fit` leaves its final state behind, so ``partial_fit``
+        can continue a fit with the same settings.
+
+        Parameters
+        ----------
+        X, Y : arrays
+            As for :meth:`fit`.
+        {options}
+
+        Returns
+        -------
+        float
+            The epoch's mean training loss.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad options or data, before anything changes.
+        FloatingPointError
+            When the loss or the weights become non-finite; the network, its
+            optimizer state and its shuffling generator are left as they were
+            before the call.
+        """
+        if optimizer == "lbfgs":
+            raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
+        opts = fit_options(PARTIAL_FIT_OPTIONS, **_given(locals()))
+        x, y = self._xy(X, Y)
+        opt = opts.make_optimizer()
+        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp)
+        key = (opt.key, step.flat)
+        kept = self._optimizer_state
+        packed = step.pack(self._params)
+        if kept is None or kept.key != key:
+            kept = _Kept(key, step.init(packed), None)
+        # The kept generator continues unless this call has a seed of its own; it
+        # is advanced on a copy, so that a failed call leaves it as it was.
+        kept_rng = kept.rng if kept.rng is not None else np.random.default_rng(self.seed)
+        rng = None
+        if opts.shuffle:
+            rng = np.random.default_rng(opts.seed) if opts.seed is not None else copy.deepcopy(
+                kept_rng)
+        continues = opts.shuffle and opts.seed is None
+        run = Run(packed, kept.opt_state, rng)
+
+        def commit() -> None:
+            self._params = step.unpack(run.params)
+            self._optimizer_state = _Kept(key, run.opt_state, run.rng if continues else kept_rng)
+
+        try:
+            value = loop.one_epoch(step, run, x, y, opts.batch_size, opts.resolved_lr)
+        except FloatingPointError:
+            raise
+        except BaseException:
+            commit()  # an interrupt keeps the last completed step
+            raise
+        commit()
+        return value
+
+    def reset_optimizer(self) -> None:
+        """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
+        self._optimizer_state = None
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write configuration and weights to an ``.npz`` file, atomically.
+        """Write configuration and weights to an ``.npz`` file, atomically (a
+        temporary file in the same directory, then a rename).
 
-        See :func:`bpnet.serialization.save`.
+        Raises
+        ------
+        TypeError
+            When ``path`` is not a string or path-like.
+        FileNotFoundError
+            When the directory does not exist.
         """
-        from .serialization import save
-
-        save(self, path)
+        serialization.write(path, self.get_config(), self._host_params())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
@@ -397,9 +549,18 @@ class MLP:
         ValueError
             When the file is not a bpnet model (truncated, foreign, newer format).
         """
-        from .serialization import load
-
-        return load(path, backend=backend, device=device, dtype=dtype)
+        config, params = serialization.read(path)
+        if backend is not None:
+            config["backend"] = backend
+        if dtype is not None:
+            config["dtype"] = dtype
+        try:
+            net = cls(**config, device=device)
+            net.set_params(params)
+        except (TypeError, KeyError) as exc:
+            raise ValueError(
+                f"{str(path)!r} holds an invalid bpnet configuration: {exc}") from None
+        return net
 
     # -- pickling ----------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -407,7 +568,7 @@ class MLP:
         # host copies of the weights, and rebuild the rest on unpickling.
         state = self.__dict__.copy()
         state["xp"] = self.backend
-        state["_params"] = [(to_numpy(W), to_numpy(b)) for W, b in self._params]
+        state["_params"] = self._host_params()
         state["dtype"] = self.dtype_name
         state["device"] = device_state(self.xp, self.device)
         # Optimizer moments may be device arrays; a restored net starts them afresh.
@@ -422,21 +583,12 @@ class MLP:
         self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
 
 
-def _output(loss, name):
+MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
+MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
+    "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
+
+
+def _output(loss: Any, name: str | None) -> Activation:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"output_activation must be a string or None, got {name!r}")
     return output_activation(loss, name)
-
-
-def _check_device(xp: ModuleType, device: Any) -> Any:
-    if device is None:
-        return default_device(xp)
-    try:
-        probe = xp.empty((0,), device=device)
-    except Exception as exc:
-        raise ValueError(
-            f"device {device!r} is not available on backend {backend_name(xp)!r}: {exc}"
-        ) from None
-    from ._namespace import device_of
-
-    return device_of(probe)

@@ -1,22 +1,29 @@
-"""Parameter trees: initialisation, and flat vectors for optimizers that want one.
+"""Parameter trees: seeded initialisation, and one layout for flat vectors.
 
 Parameters are a list of ``(W, b)`` pairs, ``W`` (fan_in, fan_out) and ``b``
 (fan_out,).  Initial values are drawn on the host with a seeded
 :class:`numpy.random.Generator` and transferred once, so the same seed gives the
 same network on every backend and device.
+
+:class:`Layout` is the one description of where each tensor lies in the flat
+vector that L-BFGS, the flat optimizer updates and the finite differences work
+on: ``W_1`` row-major, then ``b_1``, ``W_2``, ``b_2``...
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
-__all__ = ["init_params_host", "n_params", "ravel", "shapes", "unravel", "unraveler"]
+from ._typing import Array, Params, Shapes
 
-Array = Any
+__all__ = ["Layout", "Slot", "init_params_host"]
 
 
 def init_params_host(
@@ -49,56 +56,88 @@ def init_params_host(
     return params
 
 
-def shapes(params: Sequence[tuple[Array, Array]]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Shapes of every ``(W, b)``."""
-    return [(tuple(W.shape), tuple(b.shape)) for W, b in params]
+@dataclass(frozen=True)
+class Slot:
+    """Where one tensor lies in the flat parameter vector.
 
-
-def n_params(params: Sequence[tuple[Array, Array]]) -> int:
-    """Total number of scalars in the tree."""
-    total = 0
-    for W, b in params:
-        total += int(np.prod(W.shape)) + int(np.prod(b.shape))
-    return total
-
-
-def ravel(params: Sequence[tuple[Array, Array]], *, xp: ModuleType) -> Array:
-    """Concatenate every ``W`` (row-major) and ``b`` into one flat vector (P,)."""
-    parts = []
-    for W, b in params:
-        parts.append(xp.reshape(W, (-1,)))
-        parts.append(b)
-    return xp.concat(parts)
-
-
-def unraveler(
-    layer_shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]], *, xp: ModuleType,
-) -> Callable[[Array], list[tuple[Array, Array]]]:
-    """:func:`unravel` for one layout, with the slice bounds worked out once.
-
-    L-BFGS and the flat-buffer optimizers unravel at every evaluation or step,
-    where recomputing the bounds cost as much as a tiny network's backprop.
-
-    Returns
-    -------
-    callable ``flat (P,) -> list of (W, b)``
+    Attributes
+    ----------
+    layer : int
+        Index of the layer, from 0.
+    which : int
+        0 for ``W``, 1 for ``b``.
+    start, size : int
+        Its entries are ``flat[start:start + size]``.
+    shape : tuple of int
     """
-    layout, start = [], 0
-    for w_shape, b_shape in layer_shapes:
-        mid = start + int(np.prod(w_shape))
-        end = mid + int(np.prod(b_shape))
-        layout.append((start, mid, end, tuple(w_shape)))
-        start = end
 
-    def unravel_flat(flat: Array) -> list[tuple[Array, Array]]:
-        return [(xp.reshape(flat[lo:mid], shape), flat[mid:hi]) for lo, mid, hi, shape in layout]
+    layer: int
+    which: int
+    start: int
+    size: int
+    shape: tuple[int, ...]
 
-    return unravel_flat
+    @property
+    def name(self) -> str:
+        """``"W1"``, ``"b1"``, ``"W2"``..."""
+        return f"{'Wb'[self.which]}{self.layer + 1}"
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.size
 
 
-def unravel(
-    flat: Array, layer_shapes: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
-    *, xp: ModuleType,
-) -> list[tuple[Array, Array]]:
-    """Inverse of :func:`ravel`: slice a flat vector (P,) back into ``(W, b)`` pairs."""
-    return unraveler(layer_shapes, xp=xp)(flat)
+@dataclass(frozen=True)
+class Layout:
+    """The shapes of a parameter tree and its flat order.
+
+    Build one with :meth:`of` (from arrays) or :meth:`from_sizes` (from layer
+    sizes); the slice bounds are worked out once, because L-BFGS and the flat
+    optimizer updates unravel at every evaluation or step, where recomputing
+    them cost as much as a tiny network's backprop.
+    """
+
+    shapes: Shapes
+
+    @classmethod
+    def of(cls, params: Sequence[tuple[Array, Array]]) -> Layout:
+        """The layout of an existing tree."""
+        return cls(tuple((tuple(W.shape), tuple(b.shape)) for W, b in params))
+
+    @classmethod
+    def from_sizes(cls, layer_sizes: Sequence[int]) -> Layout:
+        """The layout of a network with these layer sizes (input first)."""
+        return cls(tuple(((a, b), (b,)) for a, b in itertools.pairwise(layer_sizes)))
+
+    @cached_property
+    def slots(self) -> tuple[Slot, ...]:
+        """Every tensor in flat order."""
+        slots, start = [], 0
+        for l, pair in enumerate(self.shapes):
+            for which, shape in enumerate(pair):
+                size = math.prod(shape)
+                slots.append(Slot(l, which, start, size, tuple(shape)))
+                start += size
+        return tuple(slots)
+
+    @property
+    def n_params(self) -> int:
+        """Total number of scalars."""
+        last = self.slots[-1]
+        return last.stop
+
+    def ravel(self, params: Sequence[tuple[Array, Array]], *, xp: ModuleType) -> Array:
+        """Concatenate every ``W`` (row-major) and ``b`` into one flat vector (P,)."""
+        return xp.concat([xp.reshape(t, (-1,)) for pair in params for t in pair])
+
+    def unravel(self, flat: Array, *, xp: ModuleType) -> Params:
+        """Inverse of :meth:`ravel`: views of ``flat`` (P,) shaped as the tree."""
+        return [
+            (xp.reshape(flat[w.start:w.stop], w.shape), flat[b.start:b.stop])
+            for w, b in self._pairs
+        ]
+
+    @cached_property
+    def _pairs(self) -> tuple[tuple[Slot, Slot], ...]:
+        s = self.slots
+        return tuple((s[i], s[i + 1]) for i in range(0, len(s), 2))

@@ -36,15 +36,23 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         "bpnet.sklearn needs scikit-learn; install it with: pip install 'bpnet[sklearn]'"
     ) from exc
 
-from ._namespace import array_backend, device_of, get_namespace, to_numpy
+from .backend import array_library, device_of, get_namespace, is_host_array, threads, to_numpy
 from .model import MLP
-from .train import blas_policy
+from .optim import scheduled_lr
+from .train.options import check_option
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+
+#: scikit-learn's names of the parameters that are bpnet fit options.
+_AS_FIT_OPTIONS = {
+    "alpha": "alpha", "power_t": "power_t", "shuffle": "shuffle",
+    "momentum": "momentum", "nesterovs_momentum": "nesterov", "beta_1": "beta1",
+    "beta_2": "beta2", "epsilon": "epsilon",
+}
 
 
 def _stochastic(estimator: Any) -> bool:
@@ -153,19 +161,20 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(
                     f"{name}={value!r} is not supported; expected one of: {', '.join(allowed)}"
                 )
+        # The parameters that are bpnet fit options are checked by its schema,
+        # under scikit-learn's names; scikit-learn raises ValueError for all.
+        for name, option in _AS_FIT_OPTIONS.items():
+            try:
+                check_option(option, getattr(self, name), name=name)
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None
         positive = {"learning_rate_init": self.learning_rate_init, "max_iter": self.max_iter,
-                    "n_iter_no_change": self.n_iter_no_change, "epsilon": self.epsilon}
+                    "n_iter_no_change": self.n_iter_no_change}
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        nonneg = {"alpha": self.alpha, "tol": self.tol, "power_t": self.power_t}
-        for name, value in nonneg.items():
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        for name in ("momentum", "beta_1", "beta_2"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not 0 <= value < 1 + (name == "momentum"):
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or self.tol < 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
         if not (isinstance(self.validation_fraction, numbers.Real)
                 and 0 < self.validation_fraction < 1):
             raise ValueError(
@@ -183,20 +192,19 @@ class _BaseMLP(BaseEstimator):
         """Validate inputs. NumPy-convertible data goes through scikit-learn's
         ``validate_data``; arrays of another Array API library stay where they are
         (bpnet checks them when it trains)."""
-        backend = array_backend(X)
-        if backend not in (None, "numpy"):
+        if not is_host_array(X):
             if X.ndim != 2:
                 raise ValueError(f"Expected 2D array, got shape {tuple(X.shape)}")
             if reset:
                 self.n_features_in_ = int(X.shape[1])
-                self._input_backend = backend
+                self._input_backend = array_library(X)
                 self._input_device = device_of(X)
             elif X.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
-            return X, (None if y is None else to_numpy(y)), backend
+            return X, (None if y is None else to_numpy(y)), "array"
         if reset:
             self._input_backend = None
             self._input_device = None
@@ -288,7 +296,7 @@ class _BaseMLP(BaseEstimator):
         else:
             # one thread-policy switch for all epochs, not one per partial_fit
             size = 200 if self.batch_size == "auto" else self.batch_size
-            with blas_policy(self._net, min(size, X.shape[0])):
+            with threads.policy(self._net.xp, self._net.layer_sizes, min(size, X.shape[0])):
                 self._fit_stochastic(X, Y, rng, incremental=incremental)
         return self
 
@@ -333,7 +341,9 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else int(self.max_iter)
         for _ in range(epochs):
             if self.learning_rate == "invscaling" and self.solver == "sgd":
-                lr = float(self.learning_rate_init) / (self.t_ + 1) ** float(self.power_t)
+                lr = scheduled_lr("invscaling", float(self.learning_rate_init), epoch=self.n_iter_,
+                                  epochs=epochs, samples_seen=self.t_,
+                                  power_t=float(self.power_t))
             else:
                 lr = self._lr
             loss = self._net.partial_fit(
@@ -421,7 +431,7 @@ class _BaseMLP(BaseEstimator):
 
     def _host_or_input(self, out, X):
         """Backend output as NumPy for NumPy input, as the input's library otherwise."""
-        return out if array_backend(X) not in (None, "numpy") else to_numpy(out)
+        return to_numpy(out) if is_host_array(X) else out
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -515,7 +525,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         proba = self.predict_proba(X)
-        xp = self._net.xp if array_backend(proba) not in (None, "numpy") else np
+        xp = np if is_host_array(proba) else self._net.xp
         return xp.log(proba)
 
     def predict(self, X):
@@ -525,7 +535,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             labels = self.classes_[np.argmax(out, axis=1)]
         else:
             labels = self._label_binarizer.inverse_transform(out)
-        if array_backend(X) in (None, "numpy") or labels.dtype.kind not in "biuf":
+        if is_host_array(X) or labels.dtype.kind not in "biuf":
             return labels
         xp = self._net.xp
         return xp.asarray(labels, device=self._net.device)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ALL_BACKENDS, assert_close, backend_params, make_targets
 
 import bpnet
-from bpnet._namespace import array_backend, device_of, materialize
-from bpnet.numerical import relative_error
+from bpnet.backend import array_library, device_of
+from bpnet.backend.lazy import materialize
+from bpnet.gradcheck import relative_error
+
+from .helpers import ALL_BACKENDS, assert_close, backend_params, make_targets
 
 #: (loss, hidden activation): every loss, and every hidden derivative
 #: (ReLU's is the one CuPy fuses).
@@ -49,7 +51,7 @@ def _host(net, arrays) -> list[np.ndarray]:
 def _assert_native(net, arrays, dtype: str) -> None:
     """Each array is of the net's backend, on its device, in ``dtype``."""
     for t in arrays:
-        assert array_backend(t) == net.backend, type(t)
+        assert array_library(t) == net.backend, type(t)
         assert device_of(t) == net.device
         assert bpnet.to_numpy(t).dtype == np.dtype(dtype)
 
@@ -81,11 +83,10 @@ def _check_loss_gradients_predictions(backend, dtype, loss, activation, rng):
     flat = [t for pair in grads for t in pair]
     _assert_native(net, flat, dtype)
     for got, want in zip(flat, [t for pair in g_ref for t in pair], strict=True):
-        assert got.shape == want.shape
-        assert_close(got, want, dtype)
+        assert_close(got, want, dtype, like=net)
     p = net.predict(X)
     _assert_native(net, [p], dtype)
-    assert_close(p, ref.predict(X), dtype)
+    assert_close(p, ref.predict(X), dtype, like=net)
     assert net.compute_loss(X, Y) == pytest.approx(ref.compute_loss(X, Y),
                                                    rel=1e-12 if dtype == "float64" else 1e-5)
 
@@ -106,8 +107,8 @@ def test_numerical_grad_matches_backprop(backend, dtype, rng):
         assert relative_error(bpnet.to_numpy(got), want) < tol
     for (W, b), (W0, b0) in zip(net.params, ref.params, strict=True):
         # finite differences perturb copies, never the network's own parameters
-        assert_close(W, W0, dtype)
-        assert_close(b, b0, dtype)
+        assert_close(W, W0, dtype, like=net)
+        assert_close(b, b0, dtype, like=net)
 
 
 def test_full_batch_fit_matches_numpy(backend, dtype, rng):

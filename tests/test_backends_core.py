@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bpnet
-from bpnet._namespace import device_of
+from bpnet.backend import device_of
 
 
 def test_same_seed_same_weights_everywhere(backend):

@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_targets
 
 import bpnet
+
+from .helpers import assert_close, make_targets
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -90,7 +91,7 @@ def test_gradient_is_the_sum_over_chunks(threads, data):
         total = part if total is None else [a + b for a, b in zip(total, part, strict=True)]
         start += rows
     for got, want in zip([t for pair in grads for t in pair], total, strict=True):
-        assert_close(got, want)
+        assert_close(got, want, like=net)
 
 
 def test_unknown_chunk_sizes_are_computed(threads, data):
@@ -104,7 +105,7 @@ def test_unknown_chunk_sizes_are_computed(threads, data):
     value, grads = net.loss_and_grad(Xm, Ym)
     value_ref, grads_ref = ref.loss_and_grad(X[keep], Y[keep])
     assert value == pytest.approx(value_ref, rel=1e-12)
-    assert_close(grads[0][0], grads_ref[0][0])
+    assert_close(grads[0][0], grads_ref[0][0], like=net)
     history = net.fit(Xm, Ym, lr=0.5, epochs=2)
     assert history.loss == pytest.approx(ref.fit(X[keep], Y[keep], lr=0.5, epochs=2).loss,
                                          rel=1e-12)
@@ -127,7 +128,7 @@ def test_predict_is_lazy_and_chunked_like_the_rows_of_X(threads, data):
     p = net.predict(X)
     assert isinstance(p, da.Array) and p.dtype == np.float32
     assert p.chunks[0] == net._x(X).chunks[0] and p.numblocks[1] == 1
-    assert_close(p, ref.predict(X), "float32")
+    assert_close(p, ref.predict(X), "float32", like=net)
 
 
 def test_numerical_grad_on_dask_is_one_compute(threads, rng, monkeypatch):
@@ -139,7 +140,8 @@ def test_numerical_grad_on_dask_is_one_compute(threads, rng, monkeypatch):
     numerical = net.numerical_grad(X, Y)
     assert len(calls) == 1  # all 2P forward passes in one graph
     for got, want in zip(numerical, ref.numerical_grad(X, Y), strict=True):
-        assert_close(got[0], want[0], scale=1e3)  # same differences, summed in another order
+        # the same differences, summed in another order
+        assert_close(got[0], want[0], scale=1e3, like=net)
 
 
 def test_a_cluster_keeps_the_data_on_its_workers_and_fits(dask_client, data):
@@ -160,7 +162,7 @@ def test_a_cluster_keeps_the_data_on_its_workers_and_fits(dask_client, data):
 
 def test_materialize_step_keeps_each_step_graph_from_growing(threads, data, monkeypatch):
     from bpnet import kernels
-    from bpnet._namespace import materialize_step
+    from bpnet.backend.lazy import materialize_step
 
     ref, net = _nets()
     x, y = net._xy(*data)
@@ -168,8 +170,7 @@ def test_materialize_step_keeps_each_step_graph_from_growing(threads, data, monk
     real, calls = dask.base.compute, []
     monkeypatch.setattr(dask, "compute", lambda *a, **k: calls.append(len(a)) or real(*a, **k))
     for _ in range(3):
-        value, grads = kernels.loss_and_grad(params, x, y, net.hidden, net._out_act, net._loss,
-                                             xp=net.xp)
+        value, grads = kernels.loss_and_grad(params, x, y, net.arch, xp=net.xp)
         new = [(W - 0.5 * dW, b - 0.5 * db) for (W, b), (dW, db) in zip(params, grads)]
         value, params = materialize_step(net.xp, value, new)
         # the new weights are data again, not a graph over the previous steps
@@ -177,8 +178,8 @@ def test_materialize_step_keeps_each_step_graph_from_growing(threads, data, monk
     assert calls == [1 + 2 * len(params)] * 3  # one compute per step: loss and weights
     ref.fit(*data, optimizer="sgd", momentum=0.0, lr=0.5, epochs=3)
     for (W, b), (W0, b0) in zip(params, ref.params, strict=True):
-        assert_close(W, W0)
-        assert_close(b, b0)
+        assert_close(W, W0, like=net)
+        assert_close(b, b0, like=net)
     unchanged = [(np.ones(2), np.zeros(1))]
     assert materialize_step(np, np.float64(1.0), unchanged)[1] is unchanged
 
@@ -187,20 +188,21 @@ def test_lbfgs_over_the_public_api_on_dask_data(threads, data):
     # What an L-BFGS fit does (scipy on the host, one loss-and-gradient per
     # evaluation): the Dask net follows the NumPy one step for step.
     optimize = pytest.importorskip("scipy.optimize")
-    from bpnet.params import ravel, shapes, unravel
+    from bpnet.params import Layout
 
     X, Y = data
     results = []
     for net in _nets():
-        layout = shapes(net.params)
+        layout = Layout.of(net.params)
 
         def f(theta, net=net, layout=layout):
-            net.set_params(unravel(theta, layout, xp=np))
+            net.set_params(layout.unravel(theta, xp=np))
             value, grads = net.loss_and_grad(X, Y)
             host = [(bpnet.to_numpy(dW), bpnet.to_numpy(db)) for dW, db in grads]
-            return value, ravel(host, xp=np)
+            return value, layout.ravel(host, xp=np)
 
-        theta0 = ravel([(bpnet.to_numpy(W), bpnet.to_numpy(b)) for W, b in net.params], xp=np)
+        theta0 = layout.ravel([(bpnet.to_numpy(W), bpnet.to_numpy(b)) for W, b in net.params],
+                              xp=np)
         res = optimize.minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 5})
         assert res.fun < f(theta0)[0]
         results.append(res.x)

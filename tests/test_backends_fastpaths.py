@@ -4,20 +4,18 @@ unless a CUDA device answers; the CuPy dispatch is checked without one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from conftest import TOLERANCE, assert_close, make_targets
 
 import bpnet
-from bpnet import _backends, kernels
-from bpnet._namespace import (
-    device_description,
-    from_host,
-    materialize,
-    synchronize,
-    to_numpy,
-)
+from bpnet import kernels
 from bpnet.activations import get_activation
+from bpnet.backend import device_description, fast, from_host, synchronize, to_numpy
+from bpnet.backend.lazy import materialize
+
+from .helpers import TOLERANCE, assert_close, make_targets
 
 needs_gpu = pytest.mark.skipif(not bpnet.cuda_available(), reason="no CUDA device answers")
 
@@ -30,25 +28,25 @@ def _step_inputs(net, rng, n=32):
 
 def _both(net, x, y, monkeypatch, alpha=0.01):
     """(fast path's result, portable kernels' result) on the same inputs."""
-    fast = _backends.loss_and_grad_fn(net.xp)(
-        net.params, x, y, net.hidden, net._out_act, net._loss, alpha=alpha, xp=net.xp)
+    quick = fast.loss_and_grad_fn(net.xp)(net.params, x, y, net.arch, alpha=alpha, xp=net.xp)
     with monkeypatch.context() as m:
         m.setenv("BPNET_PORTABLE", "1")
-        portable = kernels.loss_and_grad(
-            net.params, x, y, net.hidden, net._out_act, net._loss, alpha=alpha, xp=net.xp)
-    return fast, portable
+        portable = kernels.loss_and_grad(net.params, x, y, net.arch, alpha=alpha, xp=net.xp)
+    return quick, portable
 
 
 def test_portable_switch_turns_every_fast_path_off(monkeypatch):
-    assert _backends.loss_and_grad_fn(np) is kernels.loss_and_grad
+    assert fast.loss_and_grad_fn(np) is kernels.loss_and_grad
+    assert fast.flat_updates(np)
     monkeypatch.setenv("BPNET_PORTABLE", "0")
-    assert _backends.fast_paths_enabled()
+    assert fast.fast_paths_enabled()
     monkeypatch.setenv("BPNET_PORTABLE", "1")
-    assert not _backends.fast_paths_enabled()
+    assert not fast.fast_paths_enabled()
+    assert not fast.flat_updates(np)
     jnp = pytest.importorskip("jax.numpy")
-    assert _backends.loss_and_grad_fn(jnp) is kernels.loss_and_grad
+    assert fast.loss_and_grad_fn(jnp) is kernels.loss_and_grad
     monkeypatch.delenv("BPNET_PORTABLE")
-    assert _backends.loss_and_grad_fn(jnp) is not kernels.loss_and_grad
+    assert fast.loss_and_grad_fn(jnp) is not kernels.loss_and_grad
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -64,17 +62,16 @@ def test_jax_jit_matches_the_portable_kernels(dtype, request, rng, monkeypatch):
     assert str(v_fast.dtype) == dtype
     rtol, _ = TOLERANCE[dtype]
     assert float(v_fast) == pytest.approx(float(v_port), rel=rtol)
-    for fast, portable in zip(g_fast, g_port, strict=True):
-        for a, b in zip(fast, portable, strict=True):
-            assert str(a.dtype) == dtype and a.shape == b.shape
-            assert_close(a, to_numpy(b), dtype)
+    for quick, portable in zip(g_fast, g_port, strict=True):
+        for a, b in zip(quick, portable, strict=True):
+            assert_close(a, to_numpy(b), dtype, like=net)
 
 
 def test_jax_jit_compiles_once_per_configuration_and_shape(rng):
     pytest.importorskip("jax")
     net = bpnet.MLP([4, 6, 2], activation="tanh", backend="jax")
     x, y = _step_inputs(net, rng, n=16)
-    f = _backends._jax_jitted(tuple(net.hidden), net._out_act, net._loss, 0.0)
+    f = fast._jax_jitted(net.arch, 0.0)
     if not hasattr(f, "_cache_size"):
         pytest.skip("this JAX does not report its jit cache size")
     before = f._cache_size()
@@ -90,15 +87,17 @@ def test_cupy_fuses_only_relu_and_only_on_cupy(monkeypatch):
     import array_api_compat.cupy as cpx  # importable without a device
 
     acts = [get_activation(name) for name in ("relu", "tanh", "leaky_relu")]
-    fused = _backends.specialize_hidden(cpx, acts)
+    arch = bpnet.MLP([2, 3, 3, 3, 2], activation="relu").arch
+    arch = dataclasses.replace(arch, hidden=tuple(acts))
+    fused = fast.specialize(arch, cpx).hidden
     assert fused[0].name == "relu" and fused[0].f is acts[0].f
-    assert fused[0].df is _backends._cupy_relu_df and acts[0].df is not _backends._cupy_relu_df
-    assert fused[1:] == acts[1:]
-    assert _backends.specialize_hidden(np, acts) == acts
+    assert fused[0].df is fast._cupy_relu_df and acts[0].df is not fast._cupy_relu_df
+    assert fused[1:] == tuple(acts[1:])
+    assert fast.specialize(arch, np) == arch
     monkeypatch.setenv("BPNET_PORTABLE", "1")
-    assert _backends.specialize_hidden(cpx, acts) == acts
+    assert fast.specialize(arch, cpx) == arch
     # constructing the kernel needs CuPy but no device (it compiles on first call)
-    assert isinstance(_backends._cupy_relu_df_kernel(), cupy.ElementwiseKernel)
+    assert isinstance(fast._cupy_relu_df_kernel(), cupy.ElementwiseKernel)
 
 
 def test_synchronize_and_device_description_on_cpu_backends():
@@ -120,7 +119,7 @@ def test_cupy_fused_relu_derivative_equals_the_portable_one(dtype, rng):
 
     host = np.concatenate([[-2.0, -0.0, 0.0, 1e-30, 3.0], rng.standard_normal(1000)])
     a = cpx.asarray(host.astype(dtype))
-    fused = _backends._cupy_relu_df(a, cpx)
+    fused = fast._cupy_relu_df(a, cpx)
     portable = get_activation("relu").df(a, cpx)
     assert fused.dtype == a.dtype
     np.testing.assert_array_equal(to_numpy(fused), to_numpy(portable))
@@ -131,14 +130,12 @@ def test_cupy_fused_relu_derivative_equals_the_portable_one(dtype, rng):
 def test_cupy_gradients_with_the_fused_derivative_match_portable(rng, monkeypatch):
     net = bpnet.MLP([5, 16, 16, 3], activation="relu", loss="cross_entropy", backend="cupy",
                     dtype="float64")
-    assert net.hidden[0].df is _backends._cupy_relu_df
+    assert net.hidden[0].df is fast._cupy_relu_df
     x, y = _step_inputs(net, rng, n=64)
-    fast = kernels.loss_and_grad(net.params, x, y, net.hidden, net._out_act, net._loss,
-                                 xp=net.xp)
-    plain = [get_activation("relu")] * 2
-    portable = kernels.loss_and_grad(net.params, x, y, plain, net._out_act, net._loss,
-                                     xp=net.xp)
-    for a, b in zip(fast[1], portable[1], strict=True):
+    fused = kernels.loss_and_grad(net.params, x, y, net.arch, xp=net.xp)
+    plain = dataclasses.replace(net.arch, hidden=(get_activation("relu"),) * 2)
+    portable = kernels.loss_and_grad(net.params, x, y, plain, xp=net.xp)
+    for a, b in zip(fused[1], portable[1], strict=True):
         np.testing.assert_array_equal(to_numpy(a[0]), to_numpy(b[0]))
 
 

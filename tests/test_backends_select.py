@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bpnet
-from bpnet._namespace import array_backend, resolve_backend
+from bpnet.backend import array_library, resolve_backend
 
 OPTIONAL = ("array_api_strict", "cupy", "dask", "distributed", "jax", "torch")
 
@@ -100,7 +100,7 @@ def test_a_namespace_module_selects_its_backend(module, name):
     mod = pytest.importorskip(module)
     net = bpnet.MLP([2, 1], backend=mod, dtype="float32")
     assert net.backend == name
-    assert array_backend(net.params[0][0]) == name
+    assert array_library(net.params[0][0]) == name
 
 
 def test_an_unknown_module_is_refused():

@@ -1,5 +1,6 @@
 """``bpnet bench`` on a tiny configuration: the JSON it writes, the agreement it
-checks, the plot; and the contenders it times compute the same step.
+checks, the plot; and the contenders it times compute the same step (the one
+``MLP.fit`` runs).
 
 No test here looks at a timing: timings belong in ``benchmarks/``.
 """
@@ -10,14 +11,16 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from bpnet import bench
-from bpnet._timing import interleaved, limit_threads, machine_info
-from bpnet.optim import SGDState, sgd_update
+import bpnet
+from bpnet import bench, finite_diff
+from bpnet.bench import interleaved, limit_threads, machine_info, peers
+from bpnet.params import Layout
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,11 +30,33 @@ def _leave_bpnet_bench_unimported():
     None) in ``sys.modules`` see the replacement, not this module bound as an
     attribute of the ``bpnet`` package."""
     yield
-    import bpnet
-
-    sys.modules.pop("bpnet.bench", None)
+    for name in [m for m in sys.modules if m == "bpnet.bench" or m.startswith("bpnet.bench.")]:
+        del sys.modules[name]
     if "bench" in vars(bpnet):
         delattr(bpnet, "bench")
+
+
+def test_import_bpnet_loads_no_benchmark_code():
+    code = ("import sys, bpnet; "
+            "print(sorted(m for m in sys.modules if m.startswith('bpnet.bench')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_each_bench_module_imports_on_its_own():
+    # an import circle shows up when the module inside it is imported first
+    code = """
+import importlib, pkgutil, sys
+import bpnet.bench
+names = [m.name for m in pkgutil.iter_modules(bpnet.bench.__path__, "bpnet.bench.")]
+assert len(names) >= 7, names
+for name in names:
+    for m in [m for m in sys.modules if m.startswith("bpnet.bench")]:
+        del sys.modules[m]
+    importlib.import_module(name)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def _parse(argv):
@@ -57,6 +82,7 @@ def test_run_writes_the_raw_figures(tiny_run):
     assert report["options"]["threads"] == 1 and report["threads"]["threads"] == 1
     machine = report["machine"]
     assert machine["cpu"] and machine["cores"] >= 1 and isinstance(machine["blas"], list)
+    assert machine["gpu"] is None or "GiB" in machine["gpu"]  # bpnet.backend's description
     assert [r["n_params"] for r in report["gradient"]] == [123, 874]
     for row in report["gradient"]:
         for key in ("forward", "backprop"):
@@ -129,7 +155,7 @@ def test_plot_skipped_with_a_note_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_missing_peer_is_skipped_cleanly(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "peer_missing",
+    monkeypatch.setattr(peers, "peer_missing",
                         lambda name: "torch not importable" if name == "torch" else None)
     args = _parse([*TINY, "--peers", "lean,torch", "--fd-max-params", "0", "--no-plot",
                    "--out", str(tmp_path)])
@@ -146,12 +172,12 @@ def test_bad_options_return_2(option, tmp_path, capsys):
 
 
 def test_run_returns_1_when_finite_differences_disagree(tmp_path, monkeypatch):
-    real = bench.numerical_partials
+    real = finite_diff.numerical_partials
 
     def off(*args, **kwargs):
         return real(*args, **kwargs) * 1.01
 
-    monkeypatch.setattr(bench, "numerical_partials", off)
+    monkeypatch.setattr(finite_diff, "numerical_partials", off)
     args = _parse([*TINY, "--configs", "none", "--fd-max-params", "200", "--no-plot",
                    "--out", str(tmp_path)])
     assert bench.run(args) == 1
@@ -170,15 +196,65 @@ def test_every_contender_takes_the_same_first_step(peer, config):
     cfg = bench.STEP_CONFIGS[config]
     ctx = bench.jax_x64() if peer == "jax" else contextlib.nullcontext()
     with ctx, limit_threads(1):
-        mine = bench.make_step("bpnet", cfg)
-        theirs = bench.make_step(peer, cfg)
-        theirs.fn()  # and it keeps stepping
+        mine = bench.contender("bpnet", cfg)
+        theirs = bench.contender(peer, cfg)
+        for _ in range(3):  # and they keep taking the same steps
+            mine.fn()
+            theirs.fn()
+        if theirs.sync:
+            theirs.sync()
+        ours, peer_weights = mine.weights(), theirs.weights()
     assert theirs.first_loss == pytest.approx(mine.first_loss, rel=1e-9)
+    for (W, b), (W_peer, b_peer) in zip(ours, peer_weights, strict=True):
+        np.testing.assert_allclose(W_peer, W, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b_peer, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("config", ["tiny", "digits"])
+def test_bpnet_contender_is_the_step_fit_runs(config):
+    # three steps of the contender land where MLP.fit lands after three
+    # full-batch epochs of plain SGD from the same seed
+    cfg = bench.STEP_CONFIGS[config]
+    prob = bench.step_problem(cfg)
+    mine = bench.contender("bpnet", cfg)
+    for _ in range(3):
+        mine.fn()
+    net = bpnet.MLP(list(cfg.sizes), activation=cfg.activation, loss=cfg.loss, dtype=cfg.dtype,
+                    seed=bench.SEED)
+    targets = prob.labels if cfg.loss == "cross_entropy" else prob.y
+    history = net.fit(prob.x, targets, optimizer="sgd", lr=bench.LR, momentum=0.0, epochs=3,
+                      shuffle=False)
+    assert history.loss[0] == pytest.approx(mine.first_loss, rel=1e-12)
+    for (W, b), (W_fit, b_fit) in zip(mine.weights(), net.params, strict=True):
+        np.testing.assert_allclose(bpnet.to_numpy(W_fit), W, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(bpnet.to_numpy(b_fit), b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["dask", "jax", "torch", "array_api_strict"])
+def test_bpnet_contender_on_other_backends_takes_the_numpy_step(backend):
+    module = {"dask": "dask.array", "array_api_strict": "array_api_strict"}.get(backend, backend)
+    pytest.importorskip(module)
+    cfg = bench.STEP_CONFIGS["digits"]
+    host = bench.contender("bpnet", cfg)
+    ctx = bench.jax_x64() if backend == "jax" else contextlib.nullcontext()
+    with ctx:
+        other = bench.contender("bpnet", cfg, backend=backend)
+        for _ in range(2):
+            host.fn()
+            other.fn()
+        assert other.sync is not None  # not NumPy: the timer must be able to wait for it
+        other.sync()
+        weights = other.weights()
+    assert other.info["backend"] == backend
+    assert other.first_loss == pytest.approx(host.first_loss, rel=1e-12)
+    for (W, b), (W_other, b_other) in zip(host.weights(), weights, strict=True):
+        np.testing.assert_allclose(W_other, W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(b_other, b, rtol=1e-10, atol=1e-13)
 
 
 def test_gemm_floor_runs_the_step_matrix_products():
-    step = bench.make_step("gemm", bench.STEP_CONFIGS["tiny"])
-    assert step.first_loss is None
+    step = bench.contender("gemm", bench.STEP_CONFIGS["tiny"])
+    assert step.first_loss is None and step.weights is None
     step.fn()
 
 
@@ -220,39 +296,4 @@ def test_limit_threads_restores_the_pools():
 def test_step_config_labels_and_sizes():
     assert bench.STEP_CONFIGS["mnist"].label == "784-256-256-10 b256 f32"
     assert bench.STEP_CONFIGS["digits"].n_params == 9610
-    assert np.all(np.diff([bench._count(s) for s in bench.FD_SIZES]) > 0)
-
-
-def test_thread_policy_one_thread_for_small_layers_only():
-    from bpnet._threads import ONE_THREAD_BELOW, blas_threads, largest_product
-
-    assert largest_product([784, 256, 256, 10], 256) == 256 * 784 * 256
-    assert blas_threads([2, 5, 1], 4, max_threads=2) == 1
-    assert blas_threads([1024, 1024, 1024, 10], 1024, max_threads=2) == 2
-    n = int(np.sqrt(ONE_THREAD_BELOW)) + 1  # just above the threshold with batch 1
-    assert blas_threads([n, n], 1, max_threads=4) == 4
-    assert blas_threads([n - 2, n - 2], 1, max_threads=4) == 1
-
-
-def test_thread_policy_limits_blas_inside_the_block_only():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from bpnet._threads import blas_thread_policy
-
-    def blas_threads_now():
-        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
-                if p["user_api"] == "blas"]
-
-    before = blas_threads_now()
-    with blas_thread_policy([2, 5, 1], 4) as n:
-        assert n == 1 and all(t == 1 for t in blas_threads_now())
-    assert blas_threads_now() == before
-
-
-def test_sgd_update_is_exactly_w_minus_lr_grad():
-    rng = np.random.default_rng(3)
-    params = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
-    grads = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
-    ((W, b),), _ = sgd_update(params, grads, SGDState(0, None), lr=0.03, xp=np)
-    np.testing.assert_array_equal(W, params[0][0] - 0.03 * grads[0][0])
-    np.testing.assert_array_equal(b, params[0][1] - 0.03 * grads[0][1])
-    assert W.dtype == np.float32
+    assert np.all(np.diff([Layout.from_sizes(s).n_params for s in bench.FD_SIZES]) > 0)

@@ -8,11 +8,12 @@ import types
 from pathlib import Path
 
 import pytest
-from test_data import write_mnist
 
 import bpnet
 from bpnet import data
 from bpnet.cli import main
+
+from .test_data import write_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_targets
 
 import bpnet
 from bpnet.activations import ACTIVATIONS
+
+from .helpers import make_targets
 
 LOSSES_OUTPUTS = [
     ("mse", None),

@@ -6,11 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import make_targets
 
 import bpnet
 from bpnet.activations import ACTIVATIONS, sigmoid, softplus
 from bpnet.losses import LOSSES, log_softmax
+
+from .helpers import make_targets
 
 EXTREME = np.array([[-1000.0, -50.0, -1e-3, 0.0, 1e-3, 50.0, 1000.0]])
 

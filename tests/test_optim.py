@@ -10,7 +10,8 @@ import pytest
 
 import bpnet
 from bpnet import optim
-from bpnet._namespace import device_of
+from bpnet.backend import device_of
+from bpnet.optim import SGD
 
 
 def _tree(rng, shapes=((3, 4), (4, 2))):
@@ -167,3 +168,16 @@ def test_lbfgs_maxiter_and_callback_stop():
 
     res = optim.lbfgs(_rosenbrock, np.array([-1.2, 1.0]), maxiter=500, callback=stop_at_five)
     assert len(seen) == 5 and res.fun == pytest.approx(seen[-1])
+
+
+def test_sgd_update_is_exactly_w_minus_lr_grad():
+    # the plain SGD the bpnet contender runs: W - lr * dW to the last bit
+    rng = np.random.default_rng(3)
+    params = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
+    grads = [(rng.standard_normal((300, 256)).astype(np.float32), rng.standard_normal(256))]
+    opt = SGD()
+    ((W, b),), state = opt.update(params, grads, opt.init(params, np), 0.03, np)
+    assert state.step == 1 and state.velocity is None
+    np.testing.assert_array_equal(W, params[0][0] - 0.03 * grads[0][0])
+    np.testing.assert_array_equal(b, params[0][1] - 0.03 * grads[0][1])
+    assert W.dtype == np.float32

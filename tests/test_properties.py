@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_targets
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import bpnet
 from bpnet.activations import ACTIVATIONS
 from bpnet.losses import LOSSES
+
+from .helpers import make_targets
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
-from conftest import assert_close
 
 import bpnet
-from bpnet._namespace import device_of
 
-
-def _blobs(rng, n=60, k=3, d=4):
-    """Separable classes: class c sits around 3 * e_c."""
-    y = rng.integers(0, k, n)
-    X = rng.standard_normal((n, d)) + 3.0 * np.eye(k, d)[y]
-    return X, y
-
-
-def _weights(net):
-    return [bpnet.to_numpy(t).copy() for pair in net.params for t in pair]
-
-
-def _assert_same_weights(net, expected):
-    for got, want in zip(_weights(net), expected):
-        np.testing.assert_array_equal(got, want)
-
-
-@pytest.fixture
-def clf(rng):
-    X, y = _blobs(rng)
-    net = bpnet.MLP([4, 8, 3], loss="cross_entropy", dtype="float64", seed=0)
-    return net, X, y
-
+from .helpers import assert_close, assert_same_weights, blobs, weights
 
 # --- the loop ------------------------------------------------------------------------------
 
@@ -82,7 +57,7 @@ def test_minibatch_epoch_loss_is_the_size_weighted_mean_of_its_batches(clf):
         ref.set_params([(W - 0.05 * dW, b - 0.05 * db)
                         for (W, b), (dW, db) in zip(ref.params, grads)])
     assert h.loss[0] == pytest.approx(total / 60, rel=1e-12)
-    for got, want in zip(_weights(net), _weights(ref)):
+    for got, want in zip(weights(net), weights(ref)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -97,7 +72,7 @@ def test_the_same_seed_repeats_a_run_and_another_seed_does_not(clf):
 
 
 def test_without_a_seed_the_networks_seed_is_used(rng):
-    X, y = _blobs(rng)
+    X, y = blobs(rng)
     runs = [bpnet.MLP([4, 8, 3], loss="cross_entropy", seed=3).fit(X, y, epochs=2, batch_size=8)
             .loss for _ in range(2)]
     assert runs[0] == runs[1]
@@ -124,7 +99,7 @@ def test_batch_larger_than_the_data_is_the_full_batch(clf):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
 def test_every_backend_trains_like_numpy(backend, optimizer, rng):
     # The permutation is drawn on the host, so every backend sees the same batches.
-    X, y = _blobs(rng, n=30)
+    X, y = blobs(rng, n=30)
     batch = None if optimizer == "lbfgs" else 7  # uneven: the last batch has 2 samples
     ref = bpnet.MLP([4, 5, 3], loss="cross_entropy", dtype="float64", seed=1)
     net = bpnet.MLP([4, 5, 3], loss="cross_entropy", backend=backend.name,
@@ -136,13 +111,12 @@ def test_every_backend_trains_like_numpy(backend, optimizer, rng):
     np.testing.assert_allclose(h.val_loss, h_ref.val_loss, rtol=1e-10)
     assert h.val_accuracy == h_ref.val_accuracy
     for (W, b), (W0, b0) in zip(net.params, ref.params):
-        assert device_of(W) == net.device and device_of(b) == net.device
-        assert_close(W, W0)
-        assert_close(b, b0)
+        assert_close(W, W0, like=net)
+        assert_close(b, b0, like=net)
 
 
 def test_float32_training_follows_float64(rng):
-    X, y = _blobs(rng)
+    X, y = blobs(rng)
     runs = {}
     for dtype in ("float32", "float64"):
         net = bpnet.MLP([4, 8, 3], loss="cross_entropy", dtype=dtype, seed=0)
@@ -153,7 +127,7 @@ def test_float32_training_follows_float64(rng):
 @pytest.mark.parametrize("name", ["torch", pytest.param("jax", marks=pytest.mark.slow), "dask"])
 def test_optional_backends_train(name, rng):
     pytest.importorskip({"dask": "dask.array", "jax": "jax"}.get(name, name))
-    X, y = _blobs(rng, n=20)
+    X, y = blobs(rng, n=20)
     net = bpnet.MLP([4, 6, 3], loss="cross_entropy", backend=name, seed=0)
     h = net.fit(X, y, epochs=3, batch_size=8, validation_data=(X, y), lr=0.01)
     ref = bpnet.MLP([4, 6, 3], loss="cross_entropy", seed=0)
@@ -179,7 +153,7 @@ def test_lr_schedule_is_applied_per_epoch(clf):
 
 def test_validation_metrics_match_evaluate(clf, rng):
     net, X, y = clf
-    Xv, yv = _blobs(rng, n=25)
+    Xv, yv = blobs(rng, n=25)
     h = net.fit(X, y, epochs=5, batch_size=16, validation_data=(Xv, yv))
     assert len(h.val_loss) == len(h.val_accuracy) == 5
     final = net.evaluate(Xv, yv)
@@ -195,7 +169,7 @@ def test_regression_has_no_accuracy(rng):
     assert set(net.evaluate(X, X[:, 0])) == {"loss"}
 
 
-def test_early_stopping_restores_the_best_weights(clf):
+def test_early_stopping_restores_the_bestweights(clf):
     # Validation labels are the training labels shifted by one class: the better
     # the fit, the worse the validation loss, so it peaks early.
     net, X, y = clf
@@ -229,19 +203,19 @@ def test_callback_sees_each_epoch_and_can_stop(clf):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_divergence_raises_and_keeps_the_last_finite_weights(rng):
+def test_divergence_raises_and_keeps_the_last_finiteweights(rng):
     X = rng.standard_normal((40, 3))
     Y = 1e3 * X[:, :1] ** 3
     net = bpnet.MLP([3, 8, 1], activation="identity", loss="mse", dtype="float64", seed=0)
-    starts = [_weights(net)]  # weights at the start of each epoch
+    starts = [weights(net)]  # weights at the start of each epoch
     with pytest.raises(FloatingPointError, match=r"diverged in epoch \d+") as info:
         net.fit(X, Y, optimizer="sgd", lr=1.0, epochs=50,
-                callback=lambda e, h: starts.append(_weights(net)))
+                callback=lambda e, h: starts.append(weights(net)))
     history = info.value.history
     assert 1 < history.epochs < 50 and all(math.isfinite(v) for v in history.loss)
     # Full batch: an epoch's loss is the loss of the weights it starts from, so the
     # weights kept are those of the last epoch with a finite loss.
-    _assert_same_weights(net, starts[history.epochs - 1])
+    assert_same_weights(net, starts[history.epochs - 1])
     assert net.compute_loss(X, Y) == pytest.approx(history.loss[-1], rel=1e-12)
 
 
@@ -257,10 +231,10 @@ def test_keyboard_interrupt_keeps_the_last_step_and_the_history(clf):
     with pytest.raises(KeyboardInterrupt) as info:
         net.fit(X, y, epochs=10, batch_size=16, seed=4, lr_schedule=interrupt_before_third)
     assert info.value.history.epochs == 2
-    interrupted = _weights(net)
+    interrupted = weights(net)
     net.set_params(w0)
     net.fit(X, y, epochs=2, batch_size=16, seed=4, lr=0.01)
-    for got, want in zip(interrupted, _weights(net)):
+    for got, want in zip(interrupted, weights(net)):
         np.testing.assert_array_equal(got, want)
 
 
@@ -304,12 +278,12 @@ def test_partial_fit_continues_the_optimizer_state(clf, optimizer):
     net, X, y = clf
     w0 = net.params
     net.fit(X, y, optimizer=optimizer, epochs=3, batch_size=16, shuffle=False, lr=0.01)
-    three = _weights(net)
+    three = weights(net)
     net.set_params(w0)
     net.reset_optimizer()
     losses = [net.partial_fit(X, y, optimizer=optimizer, batch_size=16, shuffle=False, lr=0.01)
               for _ in range(3)]
-    for got, want in zip(_weights(net), three):
+    for got, want in zip(weights(net), three):
         np.testing.assert_allclose(got, want, rtol=1e-12)
     assert all(isinstance(v, float) for v in losses) and losses[-1] < losses[0]
 
@@ -319,10 +293,10 @@ def test_partial_fit_continues_a_fit(clf):
     w0 = net.params
     net.fit(X, y, epochs=2, batch_size=16, shuffle=False)
     net.partial_fit(X, y, batch_size=16, shuffle=False)
-    continued = _weights(net)
+    continued = weights(net)
     net.set_params(w0)
     net.fit(X, y, epochs=3, batch_size=16, shuffle=False)
-    for got, want in zip(continued, _weights(net)):
+    for got, want in zip(continued, weights(net)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -336,14 +310,14 @@ def test_changing_the_optimizer_or_resetting_starts_afresh(clf):
         net.partial_fit(X, y, shuffle=False, lr=0.01)
         net.set_params(w0)
         net.partial_fit(X, y, shuffle=False, lr=0.01, **kw)
-        return _weights(net)
+        return weights(net)
 
     continued = second_step()
     fresh = second_step(beta1=0.5)
     net.set_params(w0)
     net.reset_optimizer()
     net.partial_fit(X, y, shuffle=False, lr=0.01, beta1=0.5)
-    for got, want in zip(fresh, _weights(net)):
+    for got, want in zip(fresh, weights(net)):
         np.testing.assert_array_equal(got, want)
     assert any(not np.array_equal(a, b) for a, b in zip(continued, fresh))
 
@@ -351,7 +325,7 @@ def test_changing_the_optimizer_or_resetting_starts_afresh(clf):
 def test_partial_fit_refuses_bad_options_and_leaves_the_state(clf):
     net, X, y = clf
     net.partial_fit(X, y)
-    state, w = net._optimizer_state, _weights(net)
+    state, w = net._optimizer_state, weights(net)
     with pytest.raises(TypeError, match="momentun"):
         net.partial_fit(X, y, momentun=0.5)
     with pytest.raises(ValueError, match="lbfgs"):
@@ -361,19 +335,19 @@ def test_partial_fit_refuses_bad_options_and_leaves_the_state(clf):
     with pytest.raises(ValueError, match="features"):
         net.partial_fit(X[:, :2], y)
     assert net._optimizer_state is state
-    _assert_same_weights(net, w)
+    assert_same_weights(net, w)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_partial_fit_divergence_leaves_the_network_as_it_was(rng):
     X = rng.standard_normal((40, 3))
     net = bpnet.MLP([3, 8, 1], activation="identity", loss="mse", dtype="float64", seed=0)
-    w = _weights(net)
+    w = weights(net)
     with pytest.raises(FloatingPointError, match="non-finite"):
         for _ in range(50):
-            w = _weights(net)
+            w = weights(net)
             net.partial_fit(X, 1e3 * X[:, :1] ** 3, optimizer="sgd", lr=1.0)
-    _assert_same_weights(net, w)
+    assert_same_weights(net, w)
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -459,138 +433,44 @@ def test_progress_without_tqdm_prints_lines(clf, capsys, monkeypatch):
 def test_bad_fit_options_leave_the_model_alone(clf, kwargs, exc, match):
     net, X, y = clf
     net.partial_fit(X, y)
-    state, w = net._optimizer_state, _weights(net)
+    state, w = net._optimizer_state, weights(net)
     with pytest.raises(exc, match=match):
         net.fit(X, y, **kwargs)
-    _assert_same_weights(net, w)
+    assert_same_weights(net, w)
     assert net._optimizer_state is state
 
 
-def test_check_fit_options_refuses_what_fit_refuses():
-    from bpnet.train import check_fit_options
-
-    check_fit_options(optimizer="sgd", lr=0.5, epochs=3)
-    with pytest.raises(ValueError, match="epochs"):
-        check_fit_options(epochs=0)
-    with pytest.raises(TypeError, match="unknown fit option"):
-        check_fit_options(learning_rate=0.1)
-
-
-# --- save / load ----------------------------------------------------------------------------------
-
-
-def test_save_load_round_trip(clf, tmp_path):
-    net, X, y = clf
-    net.fit(X, y, epochs=3)
-    path = tmp_path / "model.npz"
-    net.save(path)
-    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left behind
-    twin = bpnet.MLP.load(path)
-    assert twin.get_config() == net.get_config()
-    np.testing.assert_array_equal(twin.predict(X), net.predict(X))
-    assert twin.evaluate(X, y) == net.evaluate(X, y)
-
-
-def test_load_onto_another_backend_and_dtype(tmp_path, rng):
-    strict = pytest.importorskip("array_api_strict")
-    net = bpnet.MLP([3, 5, 2], activation="tanh", loss="cross_entropy", dtype="float64", seed=2)
-    net.save(str(tmp_path / "m.npz"))
-    dev = strict.Device("device1")
-    twin = bpnet.MLP.load(tmp_path / "m.npz", backend="array_api_strict", device=dev,
-                          dtype="float32")
-    assert twin.backend == "array_api_strict" and twin.dtype_name == "float32"
-    assert device_of(twin.params[0][0]) == dev
-    X = rng.standard_normal((4, 3))
-    np.testing.assert_allclose(bpnet.to_numpy(twin.predict(X)), net.predict(X), rtol=1e-5)
-
-
-def test_save_replaces_atomically_and_cleans_up_on_failure(clf, tmp_path, monkeypatch):
-    net, X, y = clf
-    path = tmp_path / "model.npz"
-    net.save(path)
-    original = path.read_bytes()
-    net.fit(X, y, epochs=2)
-
-    def broken(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(np, "savez", broken)
-    with pytest.raises(OSError, match="disk full"):
-        net.save(path)
-    assert path.read_bytes() == original
-    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
-
-
-def test_load_refuses_what_is_not_a_model(clf, tmp_path):
-    net, _, _ = clf
-    with pytest.raises(FileNotFoundError, match="no bpnet model"):
-        bpnet.MLP.load(tmp_path / "missing.npz")
-    good = tmp_path / "good.npz"
-    net.save(good)
-    truncated = tmp_path / "truncated.npz"
-    truncated.write_bytes(good.read_bytes()[:200])
-    foreign = tmp_path / "foreign.npz"
-    np.savez(foreign, weights=np.ones(3))
-    single = tmp_path / "single.npy"
-    np.save(single, np.ones(3))
-    text = tmp_path / "notes.txt"
-    text.write_text("hello")
-    for path in (truncated, foreign, single, text):
-        with pytest.raises(ValueError, match="not a bpnet model"):
-            bpnet.MLP.load(path)
-
-
-def test_load_refuses_a_newer_format(clf, tmp_path):
-    import json
-
-    net, _, _ = clf
-    path = tmp_path / "future.npz"
-    np.savez(path, bpnet_format=np.array(99), config=np.array(json.dumps(net.get_config())))
-    with pytest.raises(ValueError, match=r"format 99.*upgrade"):
-        bpnet.MLP.load(path)
-
-
-def test_save_into_a_missing_directory(clf, tmp_path):
-    net, _, _ = clf
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        net.save(tmp_path / "nowhere" / "m.npz")
-    with pytest.raises(TypeError, match="path"):
-        net.save(3)
-
-
-# --- the in-place fast path --------------------------------------------------------------------
+# --- the flat-vector fast path ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kwargs", [dict(optimizer="adam"),
                                     dict(optimizer="sgd", momentum=0.9),
                                     dict(optimizer="sgd", momentum=0.9, nesterov=True),
                                     dict(optimizer="sgd", momentum=0.0)])
-def test_flat_in_place_path_matches_the_pure_updates(clf, monkeypatch, kwargs):
-    import bpnet.train as train
-
+def test_flat_updates_match_the_per_tensor_updates(clf, monkeypatch, kwargs):
     net, X, y = clf
     w0 = net.params
     runs = {}
     for fast in (True, False):
-        monkeypatch.setattr(train, "FAST_PATH", fast)
+        monkeypatch.setenv("BPNET_PORTABLE", "0" if fast else "1")
         net.set_params(w0)
         net.reset_optimizer()
         h = net.fit(X, y, epochs=4, batch_size=16, lr=0.01, **kwargs)
         loss = net.partial_fit(X, y, batch_size=16, lr=0.01, **kwargs)
-        runs[fast] = ([*h.loss, loss], _weights(net))
+        runs[fast] = ([*h.loss, loss], weights(net))
     np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-12)
     for a, b in zip(runs[True][1], runs[False][1]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
-def test_which_backends_take_the_in_place_path():
-    from bpnet.optim import supports_inplace_views
+def test_which_backends_take_the_flat_path():
+    from bpnet.backend.fast import flat_updates
 
-    assert supports_inplace_views(np, np.zeros(2, dtype=np.float32))
-    for name in ("jax.numpy", "dask.array"):  # immutable; lazy (+= rebinds)
+    assert flat_updates(np)
+    for name, flat in (("array_api_strict", True), ("torch", True), ("jax", False),
+                       ("dask", False)):  # compiled, and lazy, backends keep per-tensor updates
         pytest.importorskip(name)
-        net = bpnet.MLP([2, 1], backend=name.split(".")[0])
-        assert not supports_inplace_views(net.xp, net.params[0][0])
+        assert flat_updates(bpnet.MLP([2, 1], backend=name).xp) is flat
 
 
 def test_training_never_writes_into_arrays_handed_out(clf):
@@ -609,7 +489,7 @@ def test_training_never_writes_into_arrays_handed_out(clf):
 def test_tol_rule_is_scikit_learns_with_patience_one_more():
     # scikit-learn: an epoch is stale when loss > best - tol; it stops when more
     # than n_iter_no_change epochs in a row are stale.  Replay its rule beside ours.
-    from bpnet.train import _Monitor
+    from bpnet.train.loop import Monitor
 
     losses = [1.0, 0.9, 0.95, 0.9, 0.85, 0.849, 0.86, 0.8499, 0.7, 0.71, 0.72, 0.73]
     for tol, n_iter_no_change in ((0.0, 1), (0.01, 2), (0.001, 1)):
@@ -620,7 +500,7 @@ def test_tol_rule_is_scikit_learns_with_patience_one_more():
             if count > n_iter_no_change:
                 sk_stop = epoch
                 break
-        monitor = _Monitor(tol, n_iter_no_change + 1, active=True)
+        monitor = Monitor(tol, n_iter_no_change + 1, active=True)
         ours = next((e for e, loss in enumerate(losses, start=1)
                      if monitor.update(e, loss, [])), None)
         assert ours == sk_stop is not None, (tol, n_iter_no_change)
@@ -629,7 +509,7 @@ def test_tol_rule_is_scikit_learns_with_patience_one_more():
 def test_partial_fit_and_evaluate_on_every_backend(backend, rng):
     """Call after call, partial_fit (with its optimizer state kept on the net)
     and evaluate give on every backend and device what they give on NumPy."""
-    X, y = _blobs(rng, n=30)
+    X, y = blobs(rng, n=30)
     ref = bpnet.MLP([4, 5, 3], loss="cross_entropy", dtype="float64", seed=2)
     net = bpnet.MLP([4, 5, 3], loss="cross_entropy", backend=backend.name,
                     device=backend.device, dtype="float64", seed=2)
@@ -638,9 +518,8 @@ def test_partial_fit_and_evaluate_on_every_backend(backend, rng):
         want = ref.partial_fit(X, y, batch_size=7, seed=0, lr=0.05)
         assert got == pytest.approx(want, rel=1e-10)
     for (W, b), (W0, b0) in zip(net.params, ref.params):
-        assert device_of(W) == net.device and device_of(b) == net.device
-        assert_close(W, W0)
-        assert_close(b, b0)
+        assert_close(W, W0, like=net)
+        assert_close(b, b0, like=net)
     got, want = net.evaluate(X, y, batch_size=8), ref.evaluate(X, y)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-10)
     assert got["accuracy"] == want["accuracy"]

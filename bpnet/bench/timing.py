@@ -1,10 +1,11 @@
-"""Measurement core shared by ``bpnet bench`` and the pytest-benchmark suites.
+"""The interleaved median timer shared by ``bpnet bench`` and ``benchmarks/``.
 
 Timings on a shared 2-core machine are noisy, so every comparison here is made
 the same way:
 
 * the contenders run **interleaved in one process**, block after block, in a
-  rotating order, so a burst of load from elsewhere hits all of them alike;
+  random order drawn afresh every round, so a burst of load from elsewhere
+  hits all of them alike;
 * each block runs a callable ``number`` times (calibrated so a block lasts a
   few milliseconds, far above the clock's resolution) and records the mean;
 * between blocks the loop sleeps ``pause`` seconds: OpenBLAS worker threads spin
@@ -13,47 +14,24 @@ the same way:
   medians.
 
 Devices that run asynchronously (CuPy, torch on CUDA, JAX) pass a ``sync``
-callable that waits for the queued work; the clock is read only after it.
+callable that waits for the queued work (:func:`bpnet.backend.synchronize`);
+the clock is read only after it.
 
-The module also records what the figures depend on: the CPU model, the BLAS
-library and the kernel it picked (``threadpoolctl``), thread counts and the
-``OPENBLAS_*`` variables, and the GPU when there is one.
+What the figures depend on (CPU, BLAS kernel, threads, GPU) is recorded by
+:mod:`bpnet.bench.machine`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
-import platform
 import random
 import statistics
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "Timing",
-    "blas_info",
-    "calibrate",
-    "cuda_device_info",
-    "interleaved",
-    "limit_threads",
-    "machine_info",
-    "paired_ratio",
-    "time_once",
-]
-
-#: Environment variables that change which BLAS kernel runs or how it threads.
-_BLAS_ENV = (
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-)
+__all__ = ["Timing", "calibrate", "interleaved", "paired_ratio", "time_once"]
 
 
 @dataclass
@@ -224,126 +202,3 @@ def interleaved(
                 elapsed = time.perf_counter() - t0
             results[name].times.append(elapsed / n)
     return results
-
-
-# --- threads -------------------------------------------------------------------
-@contextlib.contextmanager
-def limit_threads(n: int | None) -> Iterator[dict[str, Any]]:
-    """Limit every BLAS/OpenMP pool (threadpoolctl) and PyTorch's intra-op pool
-    to ``n`` threads for the duration of the block; ``None`` changes nothing.
-
-    Yields a dict that records what was set (``{"threads": n, "torch": n}``).
-    """
-    record: dict[str, Any] = {"threads": n}
-    if n is None:
-        yield record
-        return
-    stack = contextlib.ExitStack()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        record["threadpoolctl"] = "missing: BLAS thread count not limited"
-    else:
-        stack.enter_context(threadpool_limits(limits=n))
-    torch = sys.modules.get("torch")  # only a torch that is already in use
-    if torch is not None:
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        stack.callback(torch.set_num_threads, before)
-        record["torch"] = n
-    with stack:
-        yield record
-
-
-def _loaded(module: str) -> Any:
-    """The module when it is importable, else None (never raises)."""
-    try:
-        return __import__(module)
-    except Exception:
-        return None
-
-
-# --- what the figures depend on -------------------------------------------------------
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def blas_info() -> list[dict[str, Any]]:
-    """The thread pools NumPy (and anything else loaded) uses, with the BLAS
-    library, its version, the kernel it picked (``architecture``) and its
-    thread count, as reported by ``threadpoolctl``."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return [{"note": "threadpoolctl is not installed"}]
-    keep = ("user_api", "internal_api", "version", "architecture", "num_threads",
-            "threading_layer", "prefix")
-    return [{k: pool.get(k) for k in keep if k in pool} for pool in threadpool_info()]
-
-
-def cuda_device_info() -> dict[str, Any] | None:
-    """Name and memory of the current CUDA device (CuPy first, then torch), or
-    None when no CUDA device answers.  Torch is asked only when something has
-    already imported it (importing it costs seconds)."""
-    cupy = _loaded("cupy") if importlib.util.find_spec("cupy") else None
-    if cupy is not None:
-        try:
-            if cupy.is_available():
-                dev = cupy.cuda.Device()
-                props = cupy.cuda.runtime.getDeviceProperties(dev.id)
-                free, total = dev.mem_info
-                return {"library": "cupy", "name": props["name"].decode(),
-                        "memory_total_bytes": int(total), "memory_free_bytes": int(free)}
-        except Exception:
-            pass
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.cuda.is_available():
-                free, total = torch.cuda.mem_get_info()
-                return {"library": "torch", "name": torch.cuda.get_device_name(),
-                        "memory_total_bytes": int(total), "memory_free_bytes": int(free)}
-        except Exception:
-            pass
-    return None
-
-
-def machine_info() -> dict[str, Any]:
-    """Everything a reader needs to judge a figure: CPU, cores, Python, NumPy,
-    the BLAS pools and kernel, BLAS-related environment variables, load, GPU."""
-    import numpy as np
-
-    info: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "blas": blas_info(),
-        "env": {k: os.environ[k] for k in _BLAS_ENV if k in os.environ},
-        "gpu": cuda_device_info(),
-    }
-    with contextlib.suppress(OSError):
-        info["loadavg"] = list(os.getloadavg())
-    return info
-
-
-def blas_summary(info: Mapping[str, Any] | None = None) -> str:
-    """One line naming the BLAS library, its kernel and thread count."""
-    pools = (info or {}).get("blas") if info else blas_info()
-    parts = []
-    for pool in pools or []:
-        if pool.get("user_api") == "blas":
-            parts.append(
-                f"{pool.get('internal_api')} {pool.get('version')} "
-                f"kernel={pool.get('architecture')} threads={pool.get('num_threads')}"
-            )
-    return "; ".join(parts) or "BLAS unknown"

@@ -13,22 +13,31 @@ count.
 step, ``batch * max(fan_in * fan_out)``; :func:`blas_thread_policy` applies it
 to the BLAS pools (threadpoolctl) for the duration of a block.
 
-Wiring (owned elsewhere): :func:`bpnet.train.fit` on the NumPy backend would
-wrap its loop in ``with blas_thread_policy(net.layer_sizes, batch_size):``,
-once per fit (threadpoolctl costs about a millisecond to enter, far too much
-per step).  Other backends manage their own threads and are left alone.  The
-threshold is :data:`ONE_THREAD_BELOW`, measured with ``bpnet bench
---sweep-threads``.
+Training wraps a whole fit in :func:`policy` (threadpoolctl costs about a
+millisecond to enter, far too much per step).  Other backends than NumPy manage
+their own threads and are left alone.  The threshold is
+:data:`ONE_THREAD_BELOW`, measured with ``bpnet bench --sweep-threads``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any
 
-__all__ = ["ONE_THREAD_BELOW", "blas_thread_policy", "blas_threads", "largest_product"]
+import array_api_compat
+
+__all__ = [
+    "ONE_THREAD_BELOW",
+    "blas_thread_policy",
+    "blas_threads",
+    "largest_product",
+    "policy",
+]
 
 #: Multiply-adds of a step's largest matrix product below which one BLAS thread
 #: is at least as fast as two.  Measured on 2 vCPUs (Xeon, OpenBLAS SkylakeX,
@@ -36,6 +45,12 @@ __all__ = ["ONE_THREAD_BELOW", "blas_thread_policy", "blas_threads", "largest_pr
 #: 0.5M 1.00, 1.0M 1.10, 2.1M 1.30, 4.2M 1.09 | 6.4M 0.88, 8.4M 0.89, 12.8M 0.81,
 #: 51M (784-256-256-10 b256) ~0.75, 1.1G (1024^3 b1024) ~0.57.
 ONE_THREAD_BELOW = 5_000_000
+
+
+@functools.cache
+def _cpu_count() -> int:
+    # os.cpu_count() reads /sys on every call (~15 us), more than a tiny fit step
+    return os.cpu_count() or 1
 
 
 def largest_product(layer_sizes: Sequence[int], batch_size: int) -> int:
@@ -60,26 +75,58 @@ def blas_threads(
     max_threads : int, optional
         Upper bound (the count for large layers).
     """
-    most = max_threads or os.cpu_count() or 1
+    most = max_threads or _cpu_count()
     if largest_product(layer_sizes, batch_size) < ONE_THREAD_BELOW:
         return 1
     return most
+
+
+@functools.cache
+def _controller() -> Any:
+    """A threadpoolctl controller of NumPy's BLAS, made once; None without
+    threadpoolctl.
+
+    Making one reads the list of loaded libraries (about 0.4 ms), which a
+    ``partial_fit`` per epoch would otherwise pay on every call.  NumPy's BLAS,
+    the pool the policy is for, is loaded with NumPy, before bpnet runs: it is
+    the one whose file lies in NumPy's own folder (``numpy.libs`` for the
+    wheels); where none does (a system BLAS), every BLAS pool loaded so far is
+    taken.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    blas = ThreadpoolController().select(user_api="blas")
+    own = [lib.filepath for lib in blas.lib_controllers
+           if "numpy" in os.path.basename(os.path.dirname(lib.filepath))]
+    return blas.select(filepath=own) if own else blas
 
 
 @contextlib.contextmanager
 def blas_thread_policy(
     layer_sizes: Sequence[int], batch_size: int, *, max_threads: int | None = None,
 ) -> Iterator[int | None]:
-    """Limit the BLAS pools to :func:`blas_threads` threads inside the block.
+    """Limit NumPy's BLAS pool to :func:`blas_threads` threads inside the block.
 
     Yields the thread count applied, or None when threadpoolctl is missing (and
     nothing is changed).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    controller = _controller()
+    if controller is None:
         yield None
         return
     n = blas_threads(layer_sizes, batch_size, max_threads=max_threads)
-    with threadpool_limits(limits=n, user_api="blas"):
+    with controller.limit(limits=n, user_api="blas"):
         yield n
+
+
+def policy(
+    xp: ModuleType, layer_sizes: Sequence[int], batch_size: int
+) -> contextlib.AbstractContextManager:
+    """The thread policy for training ``layer_sizes`` in batches of ``batch_size``
+    on ``xp``: :func:`blas_thread_policy` on NumPy, nothing elsewhere (the other
+    libraries manage their own threads)."""
+    if not array_api_compat.is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    return blas_thread_policy(layer_sizes, batch_size)

@@ -1,9 +1,10 @@
-"""Input checks for every public entry point.
+"""Checks and conversion at the boundary: every public entry point's inputs.
 
-Each function either returns the input converted to what the kernels expect, or
-raises a ``ValueError``/``TypeError`` that says what was wrong and what was
-expected.  Nothing here changes any state, so a failed call leaves the user's
-model exactly as it was.
+Each function either returns the input converted to what the kernels expect
+(an array of the network's backend, device and dtype, through
+:mod:`bpnet.backend`), or raises a ``ValueError``/``TypeError`` that says what
+was wrong and what was expected.  Nothing here changes any state, so a failed
+call leaves the user's model exactly as it was.
 """
 
 from __future__ import annotations
@@ -13,21 +14,11 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
-from ._namespace import (
-    array_backend,
-    as_rows,
-    detach,
-    device_of,
-    dtype_name,
-    from_host,
-    known_rows,
-    to_device,
-)
-
-Array = Any
+from ._typing import Array
+from .backend import array_library, backend_name, detach, device_of, dtype_name, lazy, to_numpy
+from .backend.transfer import to_backend
 
 
 def check_layer_sizes(layer_sizes: Any) -> tuple[int, ...]:
@@ -89,7 +80,7 @@ def check_same_source(**arrays: Any) -> None:
     """
     seen: dict[str, tuple[str, Any]] = {}
     for name, x in arrays.items():
-        backend = array_backend(x)
+        backend = array_library(x)
         if backend in (None, "numpy"):
             continue
         dev = device_of(x)
@@ -129,7 +120,7 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
     checks and the training step that follow read computed chunks instead of
     each recomputing the user's graph.
     """
-    kind = array_backend(x)
+    kind = array_library(x)
     if kind is not None and kind != "numpy":
         if kind != backend:
             raise TypeError(
@@ -138,13 +129,11 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
             )
         if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-        return known_rows(detach(x)), xp
+        return lazy.known_rows(detach(x)), xp
     return _numeric_host(x, name), np
 
 
 def _all(ns: ModuleType, cond: Array) -> bool:
-    from ._namespace import to_numpy
-
     return bool(to_numpy(ns.all(cond)))
 
 
@@ -185,18 +174,9 @@ def _to_backend(
     x: Array, ns: ModuleType, xp: ModuleType, device: Any, dtype: Any, *, rows: bool = False
 ) -> Array:
     """``x`` (from :func:`_source`, checked with ``ns``) as an array of ``xp`` on
-    ``device`` in ``dtype``.
-
-    ``rows=True`` marks a data set (samples along axis 0): on Dask it is
-    chunked by rows and persisted (see :func:`bpnet._namespace.as_rows`).
-    """
-    if rows and array_api_compat.is_dask_namespace(xp):
-        return as_rows(xp, x, dtype)
-    if ns is np and xp is not np:
-        return from_host(xp, np.ascontiguousarray(x, dtype=dtype_name(xp, dtype)), device)
-    if x.dtype != dtype:
-        x = xp.astype(x, dtype)
-    return to_device(x, device)
+    ``device`` in ``dtype``; ``rows=True`` marks a data set (see
+    :func:`bpnet.backend.transfer.to_backend`)."""
+    return to_backend(x, xp, device, dtype, dtype_name(xp, dtype), rows=rows)
 
 
 def as_targets(
@@ -312,7 +292,36 @@ def check_params(
     return checked
 
 
-# --- training options (appended for bpnet.train) ----------------------------------
+def as_param(t: Any, name: str, *, xp: ModuleType, device: Any, dtype: Any) -> Array:
+    """One parameter tensor (already shape-checked by :func:`check_params`) as an
+    array of ``xp`` on ``device`` in ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        Not real numbers.
+    ValueError
+        NaN or infinite values.
+    """
+    arr = t
+    kind = array_library(t)
+    own = kind not in (None, "numpy") and kind == backend_name(xp)
+    if kind not in (None, "numpy") and not own:
+        arr = to_numpy(t)  # another library's array: through the host, once
+    if own:
+        if not xp.isdtype(arr.dtype, ("real floating", "integral")):
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if not _all(xp, xp.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return _to_backend(arr, xp, xp, device, dtype)
+    host = _numeric_host(arr, name)
+    if not np.all(np.isfinite(host)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return _to_backend(np.ascontiguousarray(host, dtype=dtype_name(xp, dtype)), np, xp, device,
+                       dtype)
+
+
+# --- scalar options --------------------------------------------------------------------
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -17,46 +17,33 @@ Both compute the central difference of the loss for every parameter; the
 :func:`bpnet.params.ravel`), which is how benchmarks time a sample of a large
 network and extrapolate.
 
-:func:`gradcheck` compares backprop with the naive version in float64 and
-reports the largest relative error of each tensor.
+:func:`bpnet.gradcheck.gradcheck` compares backprop with the naive version.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import array_api_compat
 import numpy as np
 
 from . import kernels
-from ._namespace import device_of, to_numpy
+from ._typing import Arch, Array
 from .activations import Activation
-from .losses import Loss
-from .params import n_params, shapes, unravel
-
-if TYPE_CHECKING:
-    from .model import MLP
+from .backend import device_of, is_writeable
+from .params import Layout, Slot
 
 __all__ = [
-    "GradcheckReport",
     "default_eps",
-    "gradcheck",
     "numerical_grad",
     "numerical_grad_batched",
     "numerical_partials",
     "numerical_partials_batched",
 ]
 
-Array = Any
 Params = Sequence[tuple[Array, Array]]
-
-#: Fraction of the largest gradient entry below which a tensor's scale is not
-#: used to judge its error (see :func:`gradcheck`).
-FLOOR = 1e-3
 
 #: Default bound on the elements of one stacked activation in
 #: :func:`numerical_partials_batched` (16 MiB in float64).
@@ -69,27 +56,6 @@ def default_eps(xp: ModuleType, dtype: Any) -> float:
     return float(xp.finfo(dtype).eps) ** (1.0 / 3.0)
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """Where one tensor lies in the flat parameter vector."""
-
-    layer: int
-    which: int  # 0 for W, 1 for b
-    start: int
-    size: int
-    shape: tuple[int, ...]
-
-
-def _slots(params: Params) -> list[_Slot]:
-    slots, start = [], 0
-    for l, layer in enumerate(params):
-        for which, t in enumerate(layer):
-            size = int(np.prod(t.shape))
-            slots.append(_Slot(l, which, start, size, tuple(t.shape)))
-            start += size
-    return slots
-
-
 def _check_indices(indices: Sequence[int], total: int) -> list[int]:
     ks = [int(k) for k in indices]
     if ks and not 0 <= min(ks) <= max(ks) < total:
@@ -97,7 +63,7 @@ def _check_indices(indices: Sequence[int], total: int) -> list[int]:
     return ks
 
 
-def _replace(params: Params, slot: _Slot, t: Array) -> list[tuple[Array, Array]]:
+def _replace(params: Params, slot: Slot, t: Array) -> list[tuple[Array, Array]]:
     """``params`` with the tensor at ``slot`` replaced by ``t`` (nothing copied)."""
     tree = [tuple(p) for p in params]
     pair = list(tree[slot.layer])
@@ -107,20 +73,19 @@ def _replace(params: Params, slot: _Slot, t: Array) -> list[tuple[Array, Array]]
 
 
 def numerical_partials(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, indices: Sequence[int], *, alpha: float = 0.0, eps: float | None = None,
-    xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, indices: Sequence[int], *,
+    alpha: float = 0.0, eps: float | None = None, xp: ModuleType,
 ) -> Array:
     """Central differences for the parameters at flat positions ``indices``, one
     at a time: two full forward passes each.
 
     Parameters
     ----------
-    params, x, y, hidden, out, loss, alpha
+    params, x, y, arch, alpha
         As for :func:`bpnet.kernels.loss_and_grad`.
     indices : sequence of int
         Positions in the flat parameter vector (the order of
-        :func:`bpnet.params.ravel`: ``W_1`` row-major, ``b_1``, ``W_2``...).
+        :class:`bpnet.params.Layout`: ``W_1`` row-major, ``b_1``, ``W_2``...).
     eps : float, optional
         Step; defaults to :func:`default_eps` for the parameters' dtype.
     xp : namespace
@@ -132,15 +97,16 @@ def numerical_partials(
         in the parameters' dtype, on their device.
     """
     params = [tuple(p) for p in params]
-    slots = _slots(params)
+    layout = Layout.of(params)
+    slots = layout.slots
     starts = [s.start for s in slots]
-    ks = _check_indices(indices, n_params(params))
+    ks = _check_indices(indices, layout.n_params)
     dtype = params[0][0].dtype
     h = default_eps(xp, dtype) if eps is None else float(eps)
-    writable = array_api_compat.is_writeable_array(params[0][0])
+    writable = is_writeable(params[0][0])
 
     def cost(tree):  # looked up at call time, so tests can count the passes
-        return kernels.loss_value(tree, x, y, hidden, out, loss, alpha=alpha, xp=xp)
+        return kernels.loss_value(tree, x, y, arch, alpha=alpha, xp=xp)
 
     plus: list[Array] = []  # loss values stay on the device
     minus: list[Array] = []
@@ -173,8 +139,8 @@ def numerical_partials(
 
 
 def numerical_grad(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, *, alpha: float = 0.0, eps: float | None = None, xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0,
+    eps: float | None = None, xp: ModuleType,
 ) -> list[tuple[Array, Array]]:
     """Central finite differences, one parameter at a time.
 
@@ -183,7 +149,7 @@ def numerical_grad(
 
     Parameters
     ----------
-    params, x, y, hidden, out, loss, alpha
+    params, x, y, arch, alpha
         As for :func:`bpnet.kernels.loss_and_grad`.
     eps : float, optional
         Step; defaults to :func:`default_eps` for the parameters' dtype.
@@ -194,9 +160,10 @@ def numerical_grad(
     list of (dW, db)
         Same shapes, dtype and device as ``params``.
     """
-    flat = numerical_partials(params, x, y, hidden, out, loss, range(n_params(params)),
-                              alpha=alpha, eps=eps, xp=xp)
-    return unravel(flat, shapes(params), xp=xp)
+    layout = Layout.of(params)
+    flat = numerical_partials(params, x, y, arch, range(layout.n_params), alpha=alpha, eps=eps,
+                              xp=xp)
+    return layout.unravel(flat, xp=xp)
 
 
 def _one_hot(positions: np.ndarray, width: int, dtype: Any, device: Any,
@@ -206,29 +173,27 @@ def _one_hot(positions: np.ndarray, width: int, dtype: Any, device: Any,
     return xp.astype(pos[:, None] == xp.arange(width, device=device)[None, :], dtype)
 
 
-def _tail_loss(
-    z: Array, l: int, params: Params, y: Array, hidden: Sequence[Activation],
-    out: Activation, loss: Loss, xp: ModuleType,
-) -> Array:
+def _tail_loss(z: Array, l: int, params: Params, y: Array, arch: Arch, xp: ModuleType) -> Array:
     """Loss of a stack of pre-activations ``z`` (K, N, n_l) of layer ``l`` pushed
     through the layers after it: one value per stacked network, (K,)."""
+    hidden: Sequence[Activation] = arch.hidden
     for i in range(l + 1, len(params)):
         W, b = params[i]
         z = hidden[i - 1].f(z, xp) @ W + b  # matmul broadcasts over the K networks
-    return loss.value(z, y, out, xp)
+    return arch.loss.value(z, y, arch.out, xp)
 
 
 def numerical_partials_batched(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, indices: Sequence[int], *, alpha: float = 0.0, eps: float | None = None,
-    max_elements: int = MAX_ELEMENTS, xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, indices: Sequence[int], *,
+    alpha: float = 0.0, eps: float | None = None, max_elements: int = MAX_ELEMENTS,
+    xp: ModuleType,
 ) -> Array:
     """Central differences for the parameters at ``indices``, many perturbations
     per batched forward pass.
 
     Parameters
     ----------
-    params, x, y, hidden, out, loss, indices, alpha, eps, xp
+    params, x, y, arch, indices, alpha, eps, xp
         As for :func:`numerical_partials`.
     max_elements : int
         Bound on K * N * width for the stacked activations of one chunk of K
@@ -250,21 +215,22 @@ def numerical_partials_batched(
     perturbation cannot change is shared.
     """
     params = [tuple(p) for p in params]
-    ks = _check_indices(indices, n_params(params))
+    layout = Layout.of(params)
+    ks = _check_indices(indices, layout.n_params)
     W0 = params[0][0]
     dtype, dev = W0.dtype, device_of(W0)
     h = default_eps(xp, dtype) if eps is None else float(eps)
     if not ks:
         return xp.zeros((0,), dtype=dtype, device=dev)
     n = x.shape[0]
-    a, z_out = kernels.forward(params, x, hidden, xp=xp)
+    a, z_out = kernels.forward(params, x, arch.hidden, xp=xp)
     penalty = 0.5 * alpha / n
-    l2 = kernels._l2(params, alpha, n, xp) if alpha else 0.0  # the penalty at theta
+    l2 = kernels.l2_penalty(params, alpha, n, xp) if alpha else 0.0  # the penalty at theta
 
     order = np.argsort(np.asarray(ks), kind="stable")  # group by tensor
     sorted_ks = np.asarray(ks)[order]
     parts = []
-    for slot in _slots(params):
+    for slot in layout.slots:
         lo, hi = np.searchsorted(sorted_ks, [slot.start, slot.start + slot.size])
         if lo == hi:
             continue
@@ -287,8 +253,8 @@ def numerical_partials_batched(
                 dz = a_rows[:, :, None] * cols[:, None, :]
             else:  # b_l[j]: column j moves by h
                 dz = _one_hot(part, n_out, dtype, dev, xp)[:, None, :]
-            c_plus = _tail_loss(z_l + h * dz, l, params, y, hidden, out, loss, xp)
-            c_minus = _tail_loss(z_l - h * dz, l, params, y, hidden, out, loss, xp)
+            c_plus = _tail_loss(z_l + h * dz, l, params, y, arch, xp)
+            c_minus = _tail_loss(z_l - h * dz, l, params, y, arch, xp)
             if alpha and slot.which == 0:  # the L2 term at the perturbed weights
                 w = xp.sum((rows @ W) * cols, axis=1)  # W[i_k, j_k], (K,)
                 c_plus = c_plus + (l2 + penalty * ((w + h) ** 2 - w * w))
@@ -303,9 +269,8 @@ def numerical_partials_batched(
 
 
 def numerical_grad_batched(
-    params: Params, x: Array, y: Array, hidden: Sequence[Activation], out: Activation,
-    loss: Loss, *, alpha: float = 0.0, eps: float | None = None,
-    max_elements: int = MAX_ELEMENTS, xp: ModuleType,
+    params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0,
+    eps: float | None = None, max_elements: int = MAX_ELEMENTS, xp: ModuleType,
 ) -> list[tuple[Array, Array]]:
     """Central finite differences for every parameter, evaluated in batched
     forward passes (see :func:`numerical_partials_batched`).
@@ -313,124 +278,7 @@ def numerical_grad_batched(
     Same arguments and result as :func:`numerical_grad`, plus ``max_elements``,
     the memory bound of one chunk of perturbations.
     """
-    flat = numerical_partials_batched(
-        params, x, y, hidden, out, loss, range(n_params(params)),
-        alpha=alpha, eps=eps, max_elements=max_elements, xp=xp,
-    )
-    return unravel(flat, shapes(params), xp=xp)
-
-
-def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
-    """``max|a - b| / max(max|a|, max|b|, floor)``: the largest difference,
-    relative to the tensor's scale (0 when both are zero).
-
-    ``floor`` keeps a tensor whose gradient is tiny next to the others from being
-    judged on rounding noise alone.
-    """
-    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-    scale = max(scale, floor)
-    if scale == 0.0:
-        return 0.0
-    return float(np.max(np.abs(a - b))) / scale
-
-
-@dataclass
-class GradcheckReport:
-    """Result of :func:`gradcheck`.
-
-    Attributes
-    ----------
-    errors : dict of str to float
-        Largest relative error of each tensor, keyed ``"W1"``, ``"b1"``, ...
-    tol : float
-        Threshold each error is held to.
-    eps : float
-        Finite-difference step used.
-    n_params : int
-    dtype : str
-        Dtype the check ran in (float64 unless the backend lacks it).
-    """
-
-    errors: dict[str, float] = field(default_factory=dict)
-    tol: float = 1e-6
-    eps: float = 0.0
-    n_params: int = 0
-    dtype: str = "float64"
-
-    @property
-    def max_error(self) -> float:
-        return max(self.errors.values(), default=0.0)
-
-    @property
-    def passed(self) -> bool:
-        return self.max_error <= self.tol
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        lines = [f"gradient check ({self.n_params} parameters, {self.dtype}, eps={self.eps:.1e})"]
-        for name, err in self.errors.items():
-            mark = "ok" if err <= self.tol else "FAIL"
-            lines.append(f"  {name:>4}  max relative error {err:.2e}  {mark}")
-        verdict = "PASSED" if self.passed else "FAILED"
-        lines.append(
-            f"  {verdict}: max relative error {self.max_error:.2e} (tolerance {self.tol:.0e})"
-        )
-        return "\n".join(lines)
-
-
-def gradcheck(
-    net: MLP, X: Any, Y: Any, *, eps: float | None = None, tol: float = 1e-6
-) -> GradcheckReport:
-    """Compare the backprop gradient of ``net`` on (X, Y) with central differences.
-
-    The check runs on a float64 copy of the network, on its backend when that
-    backend has float64 and on NumPy otherwise, so a float32 network is checked
-    without float32 rounding drowning the comparison.  ``net`` is not changed.
-
-    Parameters
-    ----------
-    net : MLP
-    X : array (N, n_0)
-    Y : array
-        Targets as accepted by ``net.loss_and_grad``.
-    eps : float, optional
-        Finite-difference step (default: cube root of float64 epsilon).
-    tol : float, default 1e-6
-        Largest relative error that passes.
-
-    Notes
-    -----
-    Each tensor's error is ``max|g_bp - g_fd|`` divided by the tensor's largest
-    entry, or by 1e-3 of the largest entry of the whole gradient when that is
-    bigger, so rounding noise on a tensor with tiny gradients is not reported as
-    a mismatch.
-
-    Returns
-    -------
-    GradcheckReport
-        Truthy when the check passed; ``str()`` gives a readable table.
-    """
-    try:
-        twin = net.astype("float64")
-    except (TypeError, ValueError):
-        twin = net.astype("float64", backend="numpy")
-    _, bp = twin.loss_and_grad(X, Y)
-    fd = twin.numerical_grad(X, Y, eps=eps)
-    report = GradcheckReport(
-        tol=tol,
-        eps=default_eps(twin.xp, twin.dtype) if eps is None else float(eps),
-        n_params=twin.n_params,
-        dtype="float64",
-    )
-    bp_host = [to_numpy(g) for pair in bp for g in pair]
-    fd_host = [to_numpy(g) for pair in fd for g in pair]
-    # Tensors are judged against their own scale, but never against less than
-    # 1e-3 of the largest gradient entry: central differences carry an absolute
-    # error of about eps_machine * |C| / eps that says nothing about backprop.
-    floor = FLOOR * max(float(np.max(np.abs(g), initial=0.0)) for g in bp_host)
-    for i, (g, f) in enumerate(zip(bp_host, fd_host, strict=True)):
-        name = f"{'Wb'[i % 2]}{i // 2 + 1}"
-        report.errors[name] = relative_error(g, f, floor)
-    return report
+    layout = Layout.of(params)
+    flat = numerical_partials_batched(params, x, y, arch, range(layout.n_params), alpha=alpha,
+                                      eps=eps, max_elements=max_elements, xp=xp)
+    return layout.unravel(flat, xp=xp)

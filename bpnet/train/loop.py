@@ -1,0 +1,340 @@
+"""The epoch loop: minibatches indexed on the device, one host sync per epoch.
+
+The loop works on a :class:`Run` (packed parameters, optimizer state, shuffling
+generator) and a :class:`~bpnet.train.step.Step`; it never sees a network.
+Each epoch draws a permutation on the host with the run's seeded
+:class:`numpy.random.Generator`, moves that one index vector to the device,
+reorders the data there with ``xp.take`` and walks over it in contiguous
+slices.  The loss of every batch stays on the device and is summed there; the
+epoch ends with a single transfer of a few scalars (training loss, a finiteness
+check of the weights, and the validation loss and accuracy when there is
+validation data).
+
+Stopping:
+
+* ``tol`` (without ``early_stopping``): stop once ``patience`` consecutive epochs
+  have failed to lower the best training loss by more than ``tol``.
+* ``early_stopping=True`` with validation data: the same rule on the validation
+  loss (``tol`` defaults to 0), and the weights of the best validation epoch
+  are put back at the end.
+* ``callback(epoch, history)`` returning True.
+* A non-finite loss (or weights) raises :class:`FloatingPointError` naming the
+  epoch; the run holds the weights it had at the start of the last epoch whose
+  loss was finite.
+* ``KeyboardInterrupt`` (or any other exception): the run holds the weights of
+  the last completed step, and the exception is re-raised with ``exc.history``
+  holding the epochs completed so far.
+
+Steps are pure, so the run's arrays are never modified after the fact: keeping
+a reference (the start of an epoch, the best epoch) is a snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from .._typing import Array, Params
+from ..backend import device_of, host_scalars, lazy
+from ..optim import scheduled_lr
+from .options import FitOptions
+from .step import Step
+
+__all__ = ["History", "Run", "batches", "epoch", "fit_epochs", "nonfinite_probe", "one_epoch"]
+
+
+@dataclass
+class History:
+    """What happened during a fit.
+
+    Attributes
+    ----------
+    loss : list of float
+        Mean training loss of each epoch: the average over its batches, each
+        weighted by its size, L2 penalty included.  For ``lbfgs``, the
+        full-batch loss after each iteration.
+    val_loss, val_accuracy : list of float
+        Loss and accuracy on ``validation_data`` after each epoch (empty without
+        validation data; accuracy only for classification losses).
+    time : list of float
+        Seconds since the start of the fit at the end of each epoch.
+    lr : list of float
+        Learning rate used in each epoch.
+    optimizer : str
+    n_samples : int
+        Training samples per epoch.
+    stopped_early : bool
+        True when ``tol``, ``early_stopping`` or the callback ended the run
+        before ``epochs``.
+    stop_reason : str
+        ``"epochs"``, ``"tol"``, ``"early_stopping"``, ``"callback"``, or for
+        ``lbfgs`` SciPy's message.
+    best_epoch : int or None
+        Number (from 1) of the epoch with the lowest monitored loss: the
+        validation loss when there is validation data, else the training loss.
+        ``history.loss[history.best_epoch - 1]``.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    optimizer: str = ""
+    n_samples: int = 0
+    stopped_early: bool = False
+    stop_reason: str = ""
+    best_epoch: int | None = None
+
+    @property
+    def epochs(self) -> int:
+        """Epochs (L-BFGS iterations) completed."""
+        return len(self.loss)
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput over the whole run (0 before the first epoch)."""
+        if not self.time or self.time[-1] <= 0:
+            return 0.0
+        return self.n_samples * self.epochs / self.time[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values, e.g. for ``json.dump``."""
+        out = asdict(self)
+        out["epochs"] = self.epochs
+        return out
+
+
+@dataclass
+class Run:
+    """What a run trains, kept current after every completed step.
+
+    Attributes
+    ----------
+    params : packed parameters (see :meth:`Step.pack`)
+    opt_state : optimizer state
+    rng : numpy.random.Generator or None
+        Draws each epoch's order; None for no shuffling.
+    """
+
+    params: Any
+    opt_state: Any
+    rng: np.random.Generator | None
+
+
+class Monitor:
+    """Tracks the best monitored loss and decides when to stop on ``tol``/``patience``."""
+
+    def __init__(self, tol: float | None, patience: int, active: bool) -> None:
+        self.tol = 0.0 if tol is None else tol
+        self.patience = patience
+        self.active = active
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.best_params: Any = None
+        self.stale = 0
+
+    def update(self, epoch: int, value: float, params: Any) -> bool:
+        """Record epoch ``epoch`` (from 1); True when training should stop."""
+        improved = value <= self.best - self.tol  # scikit-learn counts "> best - tol" as stale
+        if value < self.best:
+            self.best, self.best_epoch, self.best_params = value, epoch, params
+        self.stale = 0 if improved else self.stale + 1
+        return self.active and self.stale >= self.patience
+
+
+class Bar:
+    """tqdm when it is installed, else a line on stderr every tenth of the run."""
+
+    def __init__(self, total: int, enabled: bool, unit: str = "epoch") -> None:
+        self.enabled = enabled
+        self.total = total
+        self.bar = None
+        if not enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, epoch: int, history: History) -> None:
+        if not self.enabled:
+            return
+        info = {"loss": f"{history.loss[-1]:.4g}"}
+        if history.val_loss:
+            info["val_loss"] = f"{history.val_loss[-1]:.4g}"
+        if history.val_accuracy:
+            info["val_acc"] = f"{history.val_accuracy[-1]:.3f}"
+        info["samples/s"] = f"{history.samples_per_second:,.0f}"
+        if self.bar is not None:
+            self.bar.set_postfix(info, refresh=False)
+            self.bar.update(1)
+        elif epoch == self.total or epoch % max(1, self.total // 10) == 0:
+            text = "  ".join(f"{k} {val}" for k, val in info.items())
+            print(f"epoch {epoch}/{self.total}  {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def batches(n: int, batch_size: int | None) -> list[tuple[int, int]]:
+    """``(lo, hi)`` row bounds of the batches of an epoch over ``n`` samples
+    (one batch for None).  Stops are clipped to ``n``: the standard leaves
+    out-of-bounds slice stops undefined."""
+    bs = n if batch_size is None else min(batch_size, n)
+    return [(lo, min(lo + bs, n)) for lo in range(0, n, bs)]
+
+
+def nonfinite_probe(step: Step, packed: Any) -> Array:
+    """A 0-d array that is 0 when every weight is finite and NaN otherwise
+    (``0 * inf`` and ``0 * nan`` are NaN), so the check rides along with the
+    epoch's one transfer instead of costing its own."""
+    xp = step.xp
+    leaves = [packed] if step.flat else [t for pair in packed for t in pair]
+    total = None
+    for t in leaves:
+        s = xp.sum(t)
+        total = s if total is None else total + s
+    return total * 0.0
+
+
+def epoch(step: Step, run: Run, x: Array, y: Array, bounds: list[tuple[int, int]],
+          lr: float) -> Array:
+    """One pass over (x, y); returns the summed batch losses (0-d, on the device)."""
+    xp = step.xp
+    if run.rng is not None and len(bounds) > 1:
+        order = xp.asarray(run.rng.permutation(x.shape[0]), device=device_of(x))
+        x, y = xp.take(x, order, axis=0), xp.take(y, order, axis=0)
+    total = None
+    for lo, hi in bounds:
+        run.params, run.opt_state, value = step(run.params, run.opt_state, x[lo:hi, ...],
+                                                y[lo:hi, ...], lr)
+        part = value * (hi - lo)
+        total = part if total is None else total + part
+    # Lazy backends would otherwise grow one graph over the whole run.
+    run.params, run.opt_state = lazy.persist(xp, (run.params, run.opt_state))
+    return total
+
+
+def one_epoch(step: Step, run: Run, x: Array, y: Array, batch_size: int | None,
+              lr: float) -> float:
+    """One epoch (:meth:`MLP.partial_fit`); returns its mean training loss.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss or the weights became non-finite (the run then holds
+        them: the caller decides what to keep).
+    """
+    n = x.shape[0]
+    total = epoch(step, run, x, y, batches(n, batch_size), lr)
+    value, probe = host_scalars(step.xp, [total / n, nonfinite_probe(step, run.params)])
+    if not (math.isfinite(value) and math.isfinite(probe)):
+        raise FloatingPointError(
+            f"partial_fit diverged: the {'loss' if not math.isfinite(value) else 'weights'} "
+            f"became non-finite (lr={lr:g}); the network is left as it was. "
+            "Try a smaller lr."
+        )
+    return value
+
+
+def fit_epochs(
+    step: Step, run: Run, x: Array, y: Array, val: tuple[Array, Array] | None,
+    opts: FitOptions, history: History, *, publish: Callable[[Params], None],
+) -> History:
+    """Train for ``opts.epochs`` epochs (or until a stopping rule fires).
+
+    Parameters
+    ----------
+    step : Step
+    run : Run
+        Advanced in place; see the module docstring for what it holds when an
+        exception ends the loop.
+    x, y : arrays
+        The training data on the device, targets in the loss's form.
+    val : (x_val, y_val) or None
+    opts : FitOptions
+    history : History
+        Filled in epoch by epoch.
+    publish : callable ``(params) -> None``
+        Called with each epoch's weights (a tree) before the callback runs, so
+        that the callback sees them on the network.
+
+    Returns
+    -------
+    History
+    """
+    xp = step.xp
+    n = x.shape[0]
+    bounds = batches(n, opts.batch_size)
+    monitor = Monitor(opts.tol, opts.patience, active=opts.early_stopping or opts.tol is not None)
+    bar = Bar(opts.epochs, opts.progress)
+    start = time.perf_counter()
+    samples_seen = 0
+    last_good = (1, (run.params, run.opt_state))  # start of the last epoch with a finite loss
+    try:
+        for e in range(opts.epochs):
+            lr = scheduled_lr(opts.lr_schedule, opts.resolved_lr, epoch=e, epochs=opts.epochs,
+                              samples_seen=samples_seen, power_t=opts.power_t,
+                              step_size=opts.lr_step_size, gamma=opts.lr_gamma)
+            start_of_epoch = (run.params, run.opt_state)
+            total = epoch(step, run, x, y, bounds, lr)
+            samples_seen += n
+            scalars = [total / n, nonfinite_probe(step, run.params)]
+            if val is not None:
+                v_loss, v_acc = kernels.metrics(step.unpack(run.params), *val, step.arch, xp=xp)
+                scalars += [v_loss] + ([] if v_acc is None else [v_acc])
+            host = host_scalars(xp, scalars)  # the epoch's one transfer
+            if not all(math.isfinite(s) for s in host):
+                # A non-finite epoch loss condemns the weights this epoch started
+                # from too (their first batch already overflowed), so go back to
+                # the start of the last epoch whose loss was finite.
+                kept, snap = (e + 1, start_of_epoch) if math.isfinite(host[0]) else last_good
+                run.params, run.opt_state = snap
+                what = ("loss" if not math.isfinite(host[0]) else
+                        "weights" if not math.isfinite(host[1]) else "validation loss")
+                raise FloatingPointError(
+                    f"training diverged in epoch {e + 1}: the {what} became non-finite "
+                    f"(lr={lr:g}); the network keeps the weights it had at the start of "
+                    f"epoch {kept}. Try a smaller lr."
+                )
+            last_good = (e + 1, start_of_epoch)
+            history.loss.append(host[0])
+            if val is not None:
+                history.val_loss.append(host[2])
+                if len(host) > 3:
+                    history.val_accuracy.append(host[3] / val[0].shape[0])
+            history.lr.append(lr)
+            history.time.append(time.perf_counter() - start)
+            number = e + 1
+            publish(step.unpack(run.params))
+            monitored = history.val_loss[-1] if val is not None else history.loss[-1]
+            stop = monitor.update(number, monitored, run.params)
+            bar.update(number, history)
+            if stop:
+                history.stop_reason = "early_stopping" if opts.early_stopping else "tol"
+            elif opts.callback is not None and opts.callback(number, history) is True:
+                stop, history.stop_reason = True, "callback"
+            if stop:
+                history.stopped_early = number < opts.epochs
+                break
+        else:
+            history.stop_reason = "epochs"
+    except BaseException as exc:
+        exc.history = history
+        raise
+    finally:
+        bar.close()
+    history.best_epoch = monitor.best_epoch
+    if opts.early_stopping and monitor.best_params is not None:
+        run.params = monitor.best_params
+    return history

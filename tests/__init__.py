@@ -1,0 +1,1 @@
+"""bpnet's test suite (a package: modules import shared helpers from ``.helpers``)."""
