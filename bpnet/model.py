@@ -11,7 +11,6 @@ private state.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from types import ModuleType
@@ -495,13 +494,13 @@ class MLP:
         packed = step.pack(self._params)
         if kept is None or kept.key != key:
             kept = _Kept(key, step.init(packed), None)
-        # The kept generator continues unless this call has a seed of its own; it
-        # is advanced on a copy, so that a failed call leaves it as it was.
+        # The kept generator continues unless this call has a seed of its own; a
+        # failed call puts its state back.
         kept_rng = kept.rng if kept.rng is not None else np.random.default_rng(self.seed)
         rng = None
         if opts.shuffle:
-            rng = np.random.default_rng(opts.seed) if opts.seed is not None else copy.deepcopy(
-                kept_rng)
+            rng = np.random.default_rng(opts.seed) if opts.seed is not None else kept_rng
+        rng_state = kept_rng.bit_generator.state
         continues = opts.shuffle and opts.seed is None
         # A step that donates would overwrite the kept state, which a failed call
         # must leave as it was.
@@ -515,6 +514,7 @@ class MLP:
             value = loop.one_epoch(step, run, step.data(x, y, batch), n, opts.batch_size,
                                    opts.resolved_lr)
         except FloatingPointError:
+            kept_rng.bit_generator.state = rng_state
             raise
         except BaseException:
             commit()  # an interrupt keeps the last completed step

@@ -174,6 +174,24 @@ class UfuncOps(Ops):
             return z
         return act.f(z, xp)
 
+    def value_and_delta(self, loss: Any, z: Array, y: Array, out: Any, xp: ModuleType,
+                        w: Array | None = None) -> tuple[Array, Array]:
+        if loss.name != "cross_entropy" or w is not None:
+            return loss.value_and_delta(z, y, out, xp, w)
+        # The portable formulas, operation for operation, in the arrays they create
+        # (z is the fresh output pre-activation)
+        n = z.shape[0]
+        z -= z.max(axis=-1, keepdims=True)  # shifted
+        e = self.mod.exp(z)
+        s = e.sum(axis=-1, keepdims=True)
+        z -= self.mod.log(s)  # log-softmax
+        z *= y
+        value = self.mod.sum(z, axis=(-2, -1)) * (-1.0 / n)
+        e /= s
+        e -= y
+        e /= n
+        return value, e
+
     def times_df(self, delta: Array, a: Array, act: Any, xp: ModuleType) -> Array:
         if act.name == "relu":
             # delta * (a > 0) without the cast to floats: the product with a

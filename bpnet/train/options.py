@@ -206,9 +206,9 @@ def fit_options(allowed: Iterable[str] | None = None, **given: Any) -> FitOption
     for name, (default, check) in _CHECKS.items():
         value = given.get(name, default)
         # A default is valid by construction; skipping its check keeps the cost of
-        # a call (a partial_fit per epoch) low.  ``is``: an equal value the caller
-        # passed is still checked.
-        values[name] = value if value is default else check(name, value)
+        # a call (a partial_fit per epoch) low.  The type must match too: True == 1.
+        same = value is default or (type(value) is type(default) and value == default)
+        values[name] = value if same else check(name, value)
     if values["lr"] is None:
         values["lr"] = DEFAULT_LR[values["optimizer"]]
     opts = FitOptions(**values)
