@@ -3,7 +3,10 @@
 A loss sees the output layer's pre-activation ``z`` (N, k) and the targets ``y``
 (N, k), already validated and converted to the net's dtype and device.  It
 returns the mean over the N samples of the per-sample cost and ``delta_L``, the
-gradient of that mean with respect to ``z`` (BP1).  Fusing the output activation
+gradient of that mean with respect to ``z`` (BP1).  Given weights ``w`` (N, 1)
+that sum to 1, the mean is the weighted one, ``sum_n w_n c_n``, and ``delta_L``
+its gradient (rows of weight 0 contribute nothing: that is how a padded batch
+is masked); without, every sample weighs 1/N.  Fusing the output activation
 with its loss gives the short, stable forms:
 
 ==========================  ==============  ===================================
@@ -50,6 +53,16 @@ def _sum(t: Array, xp: ModuleType) -> Array:
     return xp.sum(t, axis=(-2, -1))
 
 
+def _mean(t: Array, w: Array | None, xp: ModuleType) -> Array:
+    """The (weighted) mean over samples of the per-sample sums over outputs of ``t``."""
+    return _sum(t, xp) / _n(t) if w is None else _sum(t * w, xp)
+
+
+def _per_sample(delta: Array, w: Array | None) -> Array:
+    """``delta`` of the summed costs as the gradient of their (weighted) mean."""
+    return delta / _n(delta) if w is None else delta * w
+
+
 @dataclass(frozen=True)
 class Loss:
     """A mean-over-samples loss fused with its output activation.
@@ -63,9 +76,10 @@ class Loss:
         Output activations this loss accepts.
     targets : {"real", "sign", "labels", "binary"}
         What the targets must be (checked at the public boundary).
-    value_and_delta : callable ``(z, y, out, xp) -> (loss, delta)``
-        ``loss`` is a 0-d array, ``delta`` is dLoss/dz of shape (N, k).
-    value : callable ``(z, y, out, xp) -> loss``
+    value_and_delta : callable ``(z, y, out, xp, w=None) -> (loss, delta)``
+        ``loss`` is a 0-d array, ``delta`` is dLoss/dz of shape (N, k); ``w``
+        (N, 1) weighs the samples (see above).
+    value : callable ``(z, y, out, xp, w=None) -> loss``
         The loss alone (forward only).
     predict : callable ``(z, out, xp) -> a``
         The network output: probabilities for the cross-entropies.
@@ -79,8 +93,8 @@ class Loss:
     default_output: str
     outputs: tuple[str, ...]
     targets: str
-    value_and_delta: Callable[[Array, Array, Activation, ModuleType], tuple[Array, Array]]
-    value: Callable[[Array, Array, Activation, ModuleType], Array]
+    value_and_delta: Callable[..., tuple[Array, Array]]
+    value: Callable[..., Array]
     predict: Callable[[Array, Activation, ModuleType], Array]
     correct: Callable[[Array, Array, ModuleType], Array] | None = None
 
@@ -90,56 +104,65 @@ def _n(z: Array) -> int:
 
 
 # --- mse: (1/N) sum_n 1/2 ||a_n - y_n||^2 ------------------------------------
-def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType, w: Array | None = None):
     r = out.f(z, xp) - y
-    return _sum(r * r, xp) * (0.5 / _n(z))
+    return _sum(r * r, xp) * (0.5 / _n(z)) if w is None else 0.5 * _mean(r * r, w, xp)
 
 
-def _mse_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+def _mse_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                         w: Array | None = None):
     a = out.f(z, xp)
     r = a - y
-    loss = _sum(r * r, xp) * (0.5 / _n(z))
+    loss = _sum(r * r, xp) * (0.5 / _n(z)) if w is None else 0.5 * _mean(r * r, w, xp)
     delta = r if out.df is None else r * out.df(a, xp)
-    return loss, delta / _n(z)
+    return loss, _per_sample(delta, w)
 
 
 # --- logistic: (1/N) sum_n sum_k log(1 + exp(-y a)), y in {-1, +1} ------------
-def _logistic_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    return _sum(softplus(-y * z, xp), xp) / _n(z)
+def _logistic_value(z: Array, y: Array, out: Activation, xp: ModuleType,
+                    w: Array | None = None) -> Array:
+    return _mean(softplus(-y * z, xp), w, xp)
 
 
-def _logistic_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+def _logistic_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                              w: Array | None = None):
     u = -y * z
-    loss = _sum(softplus(u, xp), xp) / _n(z)
-    return loss, (-y * sigmoid(u, xp)) / _n(z)
+    loss = _mean(softplus(u, xp), w, xp)
+    return loss, _per_sample(-y * sigmoid(u, xp), w)
 
 
 # --- cross_entropy: (1/N) sum_n -log softmax(z_n)[label_n] ---------------------
-def _ce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    return _sum(y * log_softmax(z, xp), xp) * (-1.0 / _n(z))
+def _ce_value(z: Array, y: Array, out: Activation, xp: ModuleType,
+              w: Array | None = None) -> Array:
+    t = y * log_softmax(z, xp)
+    return _sum(t, xp) * (-1.0 / _n(z)) if w is None else -_mean(t, w, xp)
 
 
-def _ce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+def _ce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                        w: Array | None = None):
     shifted = z - xp.max(z, axis=-1, keepdims=True)
     e = xp.exp(shifted)
     s = xp.sum(e, axis=-1, keepdims=True)
-    loss = _sum(y * (shifted - xp.log(s)), xp) * (-1.0 / _n(z))  # log-sum-exp
-    return loss, (e / s - y) / _n(z)  # softmax from the same exponentials
+    t = y * (shifted - xp.log(s))  # log-sum-exp
+    loss = _sum(t, xp) * (-1.0 / _n(z)) if w is None else -_mean(t, w, xp)
+    return loss, _per_sample(e / s - y, w)  # softmax from the same exponentials
 
 
 # --- binary_cross_entropy: (1/N) sum_n sum_k -[y log s + (1-y) log(1-s)] -------
 # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, stable for any z.
-def _bce_value(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    return _sum(softplus(z, xp) - y * z, xp) / _n(z)
+def _bce_value(z: Array, y: Array, out: Activation, xp: ModuleType,
+               w: Array | None = None) -> Array:
+    return _mean(softplus(z, xp) - y * z, w, xp)
 
 
-def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType):
+def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                         w: Array | None = None):
     # softplus and sigmoid written out to share log(1 + exp(-|z|)): on tiny
     # layers every elementwise call saved is ~1 us of a ~20 us step.
     log1p_e = xp.log1p(xp.exp(-xp.abs(z)))  # exp(-|z|) lies in (0, 1]
-    loss = _sum(xp.maximum(z, 0.0) + log1p_e - y * z, xp) / _n(z)  # softplus(z) - y z
+    loss = _mean(xp.maximum(z, 0.0) + log1p_e - y * z, w, xp)  # softplus(z) - y z
     s = xp.exp(xp.minimum(z, 0.0) - log1p_e)  # sigmoid(z) = exp(min(z, 0)) / (1 + exp(-|z|))
-    return loss, (s - y) / _n(z)
+    return loss, _per_sample(s - y, w)
 
 
 def _correct_label(z: Array, y: Array, xp: ModuleType) -> Array:

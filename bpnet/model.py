@@ -11,7 +11,6 @@ private state.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from types import ModuleType
@@ -418,17 +417,21 @@ class MLP:
     def _fit_first_order(self, x: Array, y: Array, val: Any, opts: FitOptions,
                          history: History) -> History:
         opt = opts.make_optimizer()
-        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp)
+        n = x.shape[0]
+        batch = n if opts.batch_size is None else min(opts.batch_size, n)
+        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp,
+                         batch_size=batch)
         packed = step.pack(self._params)
         # No seed: the network's own, so that MLP(seed=s).fit(...) repeats exactly.
         rng = (np.random.default_rng(opts.seed if opts.seed is not None else self.seed)
                if opts.shuffle else None)
         run = Run(packed, step.init(packed), rng)
         try:
-            return loop.fit_epochs(step, run, x, y, val, opts, history, publish=self._publish)
+            return loop.fit_epochs(step, run, step.data(x, y, batch), n, val, opts, history,
+                                   publish=self._publish)
         finally:  # also after an exception: the run holds what the loop kept
             self._params = step.unpack(run.params)
-            self._optimizer_state = _Kept((opt.key, step.flat), run.opt_state, run.rng)
+            self._optimizer_state = _Kept(_state_key(opt, step), run.opt_state, run.rng)
 
     def _fit_lbfgs(self, x: Array, y: Array, val: Any, opts: FitOptions,
                    history: History) -> History:
@@ -482,29 +485,36 @@ class MLP:
         opts = fit_options(PARTIAL_FIT_OPTIONS, **_given(locals()))
         x, y = self._xy(X, Y)
         opt = opts.make_optimizer()
-        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp)
-        key = (opt.key, step.flat)
+        n = x.shape[0]
+        batch = n if opts.batch_size is None else min(opts.batch_size, n)
+        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp,
+                         batch_size=batch)
+        key = _state_key(opt, step)
         kept = self._optimizer_state
         packed = step.pack(self._params)
         if kept is None or kept.key != key:
             kept = _Kept(key, step.init(packed), None)
-        # The kept generator continues unless this call has a seed of its own; it
-        # is advanced on a copy, so that a failed call leaves it as it was.
+        # The kept generator continues unless this call has a seed of its own; a
+        # failed call puts its state back.
         kept_rng = kept.rng if kept.rng is not None else np.random.default_rng(self.seed)
         rng = None
         if opts.shuffle:
-            rng = np.random.default_rng(opts.seed) if opts.seed is not None else copy.deepcopy(
-                kept_rng)
+            rng = np.random.default_rng(opts.seed) if opts.seed is not None else kept_rng
+        rng_state = kept_rng.bit_generator.state
         continues = opts.shuffle and opts.seed is None
-        run = Run(packed, kept.opt_state, rng)
+        # A step that donates would overwrite the kept state, which a failed call
+        # must leave as it was.
+        run = Run(packed, step.copy_state(kept.opt_state), rng)
 
         def commit() -> None:
             self._params = step.unpack(run.params)
             self._optimizer_state = _Kept(key, run.opt_state, run.rng if continues else kept_rng)
 
         try:
-            value = loop.one_epoch(step, run, x, y, opts.batch_size, opts.resolved_lr)
+            value = loop.one_epoch(step, run, step.data(x, y, batch), n, opts.batch_size,
+                                   opts.resolved_lr)
         except FloatingPointError:
+            kept_rng.bit_generator.state = rng_state
             raise
         except BaseException:
             commit()  # an interrupt keeps the last completed step
@@ -586,6 +596,12 @@ class MLP:
 MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
 MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
     "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
+
+
+def _state_key(opt: Any, step: Any) -> tuple:
+    """What an optimizer state is valid for: the optimizer's settings and the
+    structure of its arrays (one flat vector, or a tree)."""
+    return (opt.key, step.flat)
 
 
 def _output(loss: Any, name: str | None) -> Activation:

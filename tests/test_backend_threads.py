@@ -32,3 +32,14 @@ def test_thread_policy_limits_blas_inside_the_block_only():
     with blas_thread_policy([2, 5, 1], 4) as n:
         assert n == 1 and numpy_blas_threads() and all(t == 1 for t in numpy_blas_threads())
     assert numpy_blas_threads() == before
+
+
+def test_thread_policy_never_raises_a_callers_limit():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from bpnet.backend.threads import blas_thread_policy
+
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        inside = threadpoolctl.threadpool_info()
+        with blas_thread_policy([1024, 1024, 1024, 10], 1024) as n:
+            assert n is None  # large layers: left as the caller set them
+            assert threadpoolctl.threadpool_info() == inside

@@ -502,7 +502,7 @@ def test_tol_rule_is_scikit_learns_with_patience_one_more():
                 break
         monitor = Monitor(tol, n_iter_no_change + 1, active=True)
         ours = next((e for e, loss in enumerate(losses, start=1)
-                     if monitor.update(e, loss, [])), None)
+                     if monitor.update(e, loss, lambda: None)), None)
         assert ours == sk_stop is not None, (tol, n_iter_no_change)
 
 

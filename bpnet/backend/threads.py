@@ -107,18 +107,20 @@ def _controller() -> Any:
 def blas_thread_policy(
     layer_sizes: Sequence[int], batch_size: int, *, max_threads: int | None = None,
 ) -> Iterator[int | None]:
-    """Limit NumPy's BLAS pool to :func:`blas_threads` threads inside the block.
+    """One BLAS thread for NumPy inside the block where :func:`blas_threads` says
+    so (small layers); otherwise the pool is left as the caller set it, so that a
+    ``threadpool_limits`` around a fit is never raised.
 
-    Yields the thread count applied, or None when threadpoolctl is missing (and
-    nothing is changed).
+    Yields the thread count applied, or None when nothing is changed (large
+    layers, or threadpoolctl missing).
     """
     controller = _controller()
-    if controller is None:
+    if controller is None or blas_threads(layer_sizes, batch_size,
+                                          max_threads=max_threads) > 1:
         yield None
         return
-    n = blas_threads(layer_sizes, batch_size, max_threads=max_threads)
-    with controller.limit(limits=n, user_api="blas"):
-        yield n
+    with controller.limit(limits=1, user_api="blas"):
+        yield 1
 
 
 def policy(

@@ -39,6 +39,7 @@ from ..backend import (
 from ..optim import SGD
 from ..params import Layout
 from ..train import make_step
+from ..train.loop import Run
 from .problems import LR, SEED, StepConfig, StepProblem, step_problem
 
 __all__ = [
@@ -129,24 +130,26 @@ def bpnet_step(prob: StepProblem, backend: str | ModuleType = "numpy", device: A
     xp = backend if isinstance(backend, ModuleType) else get_namespace(backend)
     start = [(from_host(xp, W, device), from_host(xp, b, device)) for W, b in prob.params]
     x, y = from_host(xp, prob.x, device), from_host(xp, prob.y, device)
-    step = make_step(prob.cfg.arch, SGD(), Layout.of(prob.params), xp=xp)
+    n = prob.cfg.batch
+    step = make_step(prob.cfg.arch, SGD(), Layout.of(prob.params), xp=xp, batch_size=n)
+    data = step.data(x, y, n)  # the same batch every step, as fit reads it
     is_lazy = lazy.is_lazy(xp)
     state: dict[str, Any] = {}
 
     def reset() -> None:
-        state["packed"] = step.pack(start)
-        state["opt"] = step.init(state["packed"])
+        packed = step.pack(start)
+        state["run"] = Run(packed, step.init(packed), None)
 
     def run() -> None:
-        packed, opt_state, value = step(state["packed"], state["opt"], x, y, lr)
+        r = state["run"]
+        value = step.epoch(r, data, None, [(0, n)], lr) / n
         if is_lazy:  # one compute of the loss and every new weight
-            value, tree = lazy.materialize_step(xp, value, step.unpack(packed))
-            packed = step.pack(tree)
-        state.update(packed=packed, opt=opt_state, value=value)
+            value, tree = lazy.materialize_step(xp, value, step.unpack(r.params))
+            r.params = step.pack(tree)
+        state["value"] = value
 
     def leaves() -> list[Array]:
-        packed = state["packed"]
-        return [packed] if step.flat else [t for pair in packed for t in pair]
+        return step.leaves(state["run"].params)
 
     reset()
     run()
@@ -155,7 +158,7 @@ def bpnet_step(prob: StepProblem, backend: str | ModuleType = "numpy", device: A
     # Each step's weights depend on the last: waiting for them waits for all.
     sync = None if is_host_array(x) else (lambda: synchronize(*leaves()))
     return Contender(run, first, sync, {"backend": backend_name(xp), "device": str(device)},
-                     weights=lambda: _host(step.unpack(state["packed"])))
+                     weights=lambda: _host(step.unpack(state["run"].params)))
 
 
 def compat_step(prob: StepProblem, lr: float = LR) -> Contender:

@@ -97,7 +97,7 @@ def fit_lbfgs(
             monitored = host[0]
         history.time.append(time.perf_counter() - start)
         number = history.epochs
-        monitor.update(number, monitored, None)
+        monitor.update(number, monitored, lambda: None)
         if opts.callback is not None:  # callbacks may use the network
             publish(layout.unravel(put(theta), xp=xp))
         bar.update(number, history)

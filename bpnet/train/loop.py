@@ -3,12 +3,11 @@
 The loop works on a :class:`Run` (packed parameters, optimizer state, shuffling
 generator) and a :class:`~bpnet.train.step.Step`; it never sees a network.
 Each epoch draws a permutation on the host with the run's seeded
-:class:`numpy.random.Generator`, moves that one index vector to the device,
-reorders the data there with ``xp.take`` and walks over it in contiguous
-slices.  The loss of every batch stays on the device and is summed there; the
-epoch ends with a single transfer of a few scalars (training loss, a finiteness
-check of the weights, and the validation loss and accuracy when there is
-validation data).
+:class:`numpy.random.Generator`; the step moves that one index vector to the
+device and gathers each batch there (:meth:`Step.batches`).  The loss of every
+batch stays on the device and is summed there; the epoch ends with a single
+transfer of a few scalars (training loss, a finiteness check of the weights,
+and the validation loss and accuracy when there is validation data).
 
 Stopping:
 
@@ -25,8 +24,9 @@ Stopping:
   the last completed step, and the exception is re-raised with ``exc.history``
   holding the epochs completed so far.
 
-Steps are pure, so the run's arrays are never modified after the fact: keeping
-a reference (the start of an epoch, the best epoch) is a snapshot.
+A step that donates its inputs (:attr:`Step.donates`) overwrites them, so what
+the loop keeps (the start of an epoch, the best epoch, what a callback sees) is
+a :meth:`Step.copy`; for the portable, pure step a copy is the reference itself.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import kernels
 from .._typing import Array, Params
-from ..backend import device_of, host_scalars, lazy
+from ..backend import host_scalars, lazy
 from ..optim import scheduled_lr
 from .options import FitOptions
 from .step import Step
@@ -141,11 +141,12 @@ class Monitor:
         self.best_params: Any = None
         self.stale = 0
 
-    def update(self, epoch: int, value: float, params: Any) -> bool:
-        """Record epoch ``epoch`` (from 1); True when training should stop."""
+    def update(self, epoch: int, value: float, params: Callable[[], Any]) -> bool:
+        """Record epoch ``epoch`` (from 1), whose parameters ``params()`` gives (called
+        only when it is the best so far); True when training should stop."""
         improved = value <= self.best - self.tol  # scikit-learn counts "> best - tol" as stale
         if value < self.best:
-            self.best, self.best_epoch, self.best_params = value, epoch, params
+            self.best, self.best_epoch, self.best_params = value, epoch, params()
         self.stale = 0 if improved else self.stale + 1
         return self.active and self.stale >= self.patience
 
@@ -199,35 +200,29 @@ def nonfinite_probe(step: Step, packed: Any) -> Array:
     (``0 * inf`` and ``0 * nan`` are NaN), so the check rides along with the
     epoch's one transfer instead of costing its own."""
     xp = step.xp
-    leaves = [packed] if step.flat else [t for pair in packed for t in pair]
     total = None
-    for t in leaves:
+    for t in step.leaves(packed):
         s = xp.sum(t)
         total = s if total is None else total + s
     return total * 0.0
 
 
-def epoch(step: Step, run: Run, x: Array, y: Array, bounds: list[tuple[int, int]],
+def epoch(step: Step, run: Run, data: Any, n: int, bounds: list[tuple[int, int]],
           lr: float) -> Array:
-    """One pass over (x, y); returns the summed batch losses (0-d, on the device)."""
+    """One pass over the data (:meth:`Step.data` of ``n`` samples); returns the
+    summed batch losses (0-d, on the device)."""
     xp = step.xp
-    if run.rng is not None and len(bounds) > 1:
-        order = xp.asarray(run.rng.permutation(x.shape[0]), device=device_of(x))
-        x, y = xp.take(x, order, axis=0), xp.take(y, order, axis=0)
-    total = None
-    for lo, hi in bounds:
-        run.params, run.opt_state, value = step(run.params, run.opt_state, x[lo:hi, ...],
-                                                y[lo:hi, ...], lr)
-        part = value * (hi - lo)
-        total = part if total is None else total + part
+    order = run.rng.permutation(n) if run.rng is not None and len(bounds) > 1 else None
+    total = step.epoch(run, data, order, bounds, lr)
     # Lazy backends would otherwise grow one graph over the whole run.
     run.params, run.opt_state = lazy.persist(xp, (run.params, run.opt_state))
     return total
 
 
-def one_epoch(step: Step, run: Run, x: Array, y: Array, batch_size: int | None,
+def one_epoch(step: Step, run: Run, data: Any, n: int, batch_size: int | None,
               lr: float) -> float:
-    """One epoch (:meth:`MLP.partial_fit`); returns its mean training loss.
+    """One epoch (:meth:`MLP.partial_fit`) over the data (:meth:`Step.data` of
+    ``n`` samples); returns its mean training loss.
 
     Raises
     ------
@@ -235,8 +230,7 @@ def one_epoch(step: Step, run: Run, x: Array, y: Array, batch_size: int | None,
         When the loss or the weights became non-finite (the run then holds
         them: the caller decides what to keep).
     """
-    n = x.shape[0]
-    total = epoch(step, run, x, y, batches(n, batch_size), lr)
+    total = epoch(step, run, data, n, batches(n, batch_size), lr)
     value, probe = host_scalars(step.xp, [total / n, nonfinite_probe(step, run.params)])
     if not (math.isfinite(value) and math.isfinite(probe)):
         raise FloatingPointError(
@@ -248,7 +242,7 @@ def one_epoch(step: Step, run: Run, x: Array, y: Array, batch_size: int | None,
 
 
 def fit_epochs(
-    step: Step, run: Run, x: Array, y: Array, val: tuple[Array, Array] | None,
+    step: Step, run: Run, data: Any, n: int, val: tuple[Array, Array] | None,
     opts: FitOptions, history: History, *, publish: Callable[[Params], None],
 ) -> History:
     """Train for ``opts.epochs`` epochs (or until a stopping rule fires).
@@ -259,35 +253,36 @@ def fit_epochs(
     run : Run
         Advanced in place; see the module docstring for what it holds when an
         exception ends the loop.
-    x, y : arrays
-        The training data on the device, targets in the loss's form.
+    data : object
+        The training data, :meth:`Step.data` of the arrays on the device.
+    n : int
+        Training samples.
     val : (x_val, y_val) or None
     opts : FitOptions
     history : History
         Filled in epoch by epoch.
     publish : callable ``(params) -> None``
-        Called with each epoch's weights (a tree) before the callback runs, so
-        that the callback sees them on the network.
+        Called with each epoch's weights (a tree, safe from later steps) before
+        the callback runs, so that the callback sees them on the network.
 
     Returns
     -------
     History
     """
     xp = step.xp
-    n = x.shape[0]
     bounds = batches(n, opts.batch_size)
     monitor = Monitor(opts.tol, opts.patience, active=opts.early_stopping or opts.tol is not None)
     bar = Bar(opts.epochs, opts.progress)
     start = time.perf_counter()
     samples_seen = 0
-    last_good = (1, (run.params, run.opt_state))  # start of the last epoch with a finite loss
+    last_good: tuple[int, Any] | None = None  # start of the last epoch with a finite loss
     try:
         for e in range(opts.epochs):
             lr = scheduled_lr(opts.lr_schedule, opts.resolved_lr, epoch=e, epochs=opts.epochs,
                               samples_seen=samples_seen, power_t=opts.power_t,
                               step_size=opts.lr_step_size, gamma=opts.lr_gamma)
-            start_of_epoch = (run.params, run.opt_state)
-            total = epoch(step, run, x, y, bounds, lr)
+            start_of_epoch = step.copy(run.params, run.opt_state)
+            total = epoch(step, run, data, n, bounds, lr)
             samples_seen += n
             scalars = [total / n, nonfinite_probe(step, run.params)]
             if val is not None:
@@ -298,7 +293,8 @@ def fit_epochs(
                 # A non-finite epoch loss condemns the weights this epoch started
                 # from too (their first batch already overflowed), so go back to
                 # the start of the last epoch whose loss was finite.
-                kept, snap = (e + 1, start_of_epoch) if math.isfinite(host[0]) else last_good
+                kept, snap = ((e + 1, start_of_epoch) if math.isfinite(host[0]) or last_good is None
+                              else last_good)
                 run.params, run.opt_state = snap
                 what = ("loss" if not math.isfinite(host[0]) else
                         "weights" if not math.isfinite(host[1]) else "validation loss")
@@ -316,9 +312,11 @@ def fit_epochs(
             history.lr.append(lr)
             history.time.append(time.perf_counter() - start)
             number = e + 1
-            publish(step.unpack(run.params))
+            if opts.callback is not None:  # callbacks may use the network
+                publish(step.export(run.params))
             monitored = history.val_loss[-1] if val is not None else history.loss[-1]
-            stop = monitor.update(number, monitored, run.params)
+            stop = monitor.update(number, monitored,
+                                  lambda: step.copy(run.params, None)[0])
             bar.update(number, history)
             if stop:
                 history.stop_reason = "early_stopping" if opts.early_stopping else "tol"

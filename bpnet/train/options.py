@@ -158,6 +158,8 @@ class FitOptions:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(FitOptions)}
+_NAMES = tuple(_FIELDS)
+_CHECKS = {name: (f.default, f.metadata["check"]) for name, f in _FIELDS.items()}
 
 #: The options :meth:`MLP.partial_fit` takes (one epoch: no schedule, no stopping).
 PARTIAL_FIT_OPTIONS: tuple[str, ...] = (
@@ -194,22 +196,22 @@ def fit_options(allowed: Iterable[str] | None = None, **given: Any) -> FitOption
     ValueError
         For a value out of range, or options that contradict each other.
     """
-    names = tuple(_FIELDS) if allowed is None else tuple(allowed)
-    unknown = sorted(set(given) - set(names))
-    if unknown:
+    names = _NAMES if allowed is None else tuple(allowed)
+    if not given.keys() <= set(names):
+        unknown = sorted(set(given) - set(names))
         raise TypeError(
             f"unknown fit option(s): {', '.join(unknown)}; the options are: {', '.join(names)}"
         )
     values = {}
-    for name, f in _FIELDS.items():
-        value = given.get(name, f.default)
+    for name, (default, check) in _CHECKS.items():
+        value = given.get(name, default)
         # A default is valid by construction; skipping its check keeps the cost of
-        # a call (a partial_fit per epoch) low.  ``is``: an equal value the caller
-        # passed is still checked.
-        values[name] = value if value is f.default else f.metadata["check"](name, value)
+        # a call (a partial_fit per epoch) low.  The type must match too: True == 1.
+        same = value is default or (type(value) is type(default) and value == default)
+        values[name] = value if same else check(name, value)
+    if values["lr"] is None:
+        values["lr"] = DEFAULT_LR[values["optimizer"]]
     opts = FitOptions(**values)
-    if opts.lr is None:
-        opts = dataclasses.replace(opts, lr=DEFAULT_LR[opts.optimizer])
     if opts.nesterov and opts.optimizer == "sgd" and opts.momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0")
     if opts.optimizer == "lbfgs":

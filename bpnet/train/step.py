@@ -1,4 +1,5 @@
-"""The training step: a pure function of (parameters, optimizer state, batch).
+"""The training step: a function of (parameters, optimizer state, batch) that
+returns new ones.
 
 ::
 
@@ -6,36 +7,58 @@
 
 :func:`step` is the whole of it: backprop's loss and gradient
 (:func:`bpnet.kernels.loss_and_grad`), then the optimizer's update rule
-(:mod:`bpnet.optim`).  Nothing is modified in place and nothing is read back to
-the host, so the loop may keep the arrays it was given (a snapshot is a
-reference, not a copy) and a backend may compile the step whole.
+(:mod:`bpnet.optim`).  With the portable operations nothing is modified in
+place and nothing is read back to the host, so a backend can compile the step
+whole.
 
 :func:`make_step` binds the architecture, optimizer and penalty once and picks
-the structure the step works on (:func:`bpnet.backend.fast.flat_updates`): one
-flat vector of all parameters on eager backends for optimizers with state,
-where an update is then a dozen array operations instead of a dozen per
-tensor, or the tree of ``(W, b)`` pairs.
+the fastest correct way to run that function on a backend
+(:mod:`bpnet.backend.fast`):
+
+- :class:`Step`, the portable twin: pure, on the tree of ``(W, b)`` pairs, or on
+  one flat vector of all parameters for optimizers with state on eager
+  backends (an update is then a dozen array operations instead of a dozen per
+  tensor);
+- :class:`InplaceStep` (NumPy, CuPy, PyTorch): the same arithmetic on buffers the
+  step owns: the parameters in one flat vector whose ``(W, b)`` are views, the
+  gradients written straight into a second one, the update applied in place;
+- :class:`CompiledStep` (JAX): whole epochs of the step compiled once per
+  architecture, optimizer and batch size, every batch read from the data on
+  the device inside the compiled code, and the last short batch padded and
+  masked so that it needs no second compilation.
+
+:class:`InplaceStep` *donates* the arrays it is given, as ``jax.jit`` does with
+``donate_argnums``: a caller that keeps an earlier state (the start of an
+epoch, the best epoch) takes :meth:`Step.copy` of it first.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from .. import kernels
 from .._typing import Arch, Array, Params
-from ..backend import fast
+from ..backend import device_of, fast, lazy
+from ..ops import PORTABLE, Ops
 from ..optim import Optimizer
 from ..params import Layout
 
-__all__ = ["Step", "make_step", "step"]
+__all__ = ["CompiledStep", "InplaceStep", "Step", "make_step", "step"]
+
+#: One batch as a step reads it, and its number of samples.
+Batch = tuple[Any, int]
 
 
 def step(
     params: Any, opt_state: Any, x: Array, y: Array, lr: float, *, arch: Arch,
     opt: Optimizer, alpha: float = 0.0, xp: ModuleType, layout: Layout | None = None,
-    loss_and_grad: Any = None,
+    loss_and_grad: Any = None, w: Array | None = None, n: Any = None,
 ) -> tuple[Any, Any, Array]:
     """One training step on the batch (x, y).
 
@@ -59,6 +82,9 @@ def step(
         Given when ``params`` is flat: how it unravels into the tree.
     loss_and_grad : callable, optional
         A backend's compiled twin of :func:`bpnet.kernels.loss_and_grad`.
+    w, n : optional
+        Sample weights (N, 1) summing to 1, and the penalty's sample count (see
+        :func:`bpnet.kernels.loss_and_grad`): how a padded batch is masked.
 
     Returns
     -------
@@ -69,7 +95,8 @@ def step(
         The batch's loss at the parameters the step started from.
     """
     tree = params if layout is None else layout.unravel(params, xp=xp)
-    value, grads = (loss_and_grad or kernels.loss_and_grad)(tree, x, y, arch, alpha=alpha, xp=xp)
+    value, grads = (loss_and_grad or kernels.loss_and_grad)(tree, x, y, arch, alpha=alpha,
+                                                            xp=xp, w=w, n=n)
     if layout is not None:
         grads = layout.ravel(grads, xp=xp)
     params, opt_state = opt.update(params, grads, opt_state, lr, xp)
@@ -78,13 +105,12 @@ def step(
 
 @dataclass(frozen=True)
 class Step:
-    """:func:`step` bound to one network and optimizer, on the parameter
-    structure that suits the backend.
+    """:func:`step` bound to one network and optimizer: the portable twin.
 
     The loop holds parameters *packed* (:meth:`pack`): a flat vector (P,) when
-    :attr:`flat`, else the tree itself.  :meth:`unpack` gives the tree back;
-    for a flat vector its tensors are views of it, which is safe because no
-    step ever writes into an array it was given.
+    :attr:`flat`, else the tree itself.  :meth:`unpack` gives the tree back.
+    Each epoch, :meth:`batches` yields the batches in the form :meth:`__call__`
+    reads them.
 
     Attributes
     ----------
@@ -95,6 +121,8 @@ class Step:
     xp : namespace
     layout : Layout
     flat : bool
+    loss_and_grad : callable
+        :func:`bpnet.kernels.loss_and_grad` or a backend's compiled twin.
     """
 
     arch: Arch
@@ -105,35 +133,267 @@ class Step:
     flat: bool
     loss_and_grad: Any
 
+    #: Whether calls take over (and may overwrite) the arrays they are given.
+    donates = False
+    #: The composite operations (:mod:`bpnet.ops`).
+    ops: Ops = PORTABLE
+
     def pack(self, params: Params) -> Any:
         """``params`` in the structure the step works on (a new flat vector, or the
         tree)."""
         return self.layout.ravel(params, xp=self.xp) if self.flat else list(params)
 
     def unpack(self, packed: Any) -> Params:
-        """The tree of ``(W, b)`` pairs of packed parameters."""
+        """The tree of ``(W, b)`` pairs of packed parameters (views of them)."""
         return self.layout.unravel(packed, xp=self.xp) if self.flat else list(packed)
+
+    def export(self, packed: Any) -> Params:
+        """The tree of packed parameters, safe from later steps."""
+        return self.unpack(packed)
+
+    def leaves(self, packed: Any) -> list[Array]:
+        """Every array of packed parameters."""
+        return [packed] if self.flat else [t for pair in packed for t in pair]
 
     def init(self, packed: Any) -> Any:
         """A fresh optimizer state for packed parameters."""
         return self.opt.init(packed, self.xp)
 
-    def __call__(self, packed: Any, opt_state: Any, x: Array, y: Array,
+    def copy(self, packed: Any, opt_state: Any) -> tuple[Any, Any]:
+        """(parameters, state) that later steps leave alone: themselves, since this
+        step never writes into its inputs."""
+        return packed, opt_state
+
+    def copy_state(self, opt_state: Any) -> Any:
+        """An optimizer state that later steps leave alone (see :meth:`copy`)."""
+        return opt_state
+
+    def data(self, x: Array, y: Array, batch_size: int) -> Any:
+        """The data set in the form :meth:`batches` reads it (once per fit)."""
+        return x, y
+
+    def batches(self, data: Any, order: np.ndarray | None,
+                bounds: Sequence[tuple[int, int]]) -> Iterator[Batch]:
+        """The epoch's batches: rows ``lo:hi`` of the data for each of ``bounds``,
+        in the host-side ``order`` (a permutation of the rows) when given.
+
+        Each batch is gathered on the device from the permutation, so memory
+        holds the data set plus one batch, not a permuted copy of it (on Dask,
+        which plans the whole epoch as one graph, the permuted copy is lazy).
+        """
+        x, y = data
+        xp = self.xp
+        if order is not None:
+            idx = xp.asarray(order, device=device_of(x))  # the epoch's one transfer in
+            if lazy.is_lazy(xp):
+                x, y = xp.take(x, idx, axis=0), xp.take(y, idx, axis=0)
+            else:
+                take = self.ops.take_rows
+                for lo, hi in bounds:
+                    rows = idx[lo:hi]
+                    yield (take(x, rows, xp), take(y, rows, xp)), hi - lo
+                return
+        for lo, hi in bounds:
+            yield (x[lo:hi, ...], y[lo:hi, ...]), hi - lo
+
+    def __call__(self, packed: Any, opt_state: Any, batch: Any,
                  lr: float) -> tuple[Any, Any, Array]:
         """One step on packed parameters; see :func:`step`."""
+        x, y = batch
         return step(packed, opt_state, x, y, lr, arch=self.arch, opt=self.opt, alpha=self.alpha,
                     xp=self.xp, layout=self.layout if self.flat else None,
                     loss_and_grad=self.loss_and_grad)
 
+    def epoch(self, run: Any, data: Any, order: np.ndarray | None,
+              bounds: Sequence[tuple[int, int]], lr: float) -> Array:
+        """One pass over the data (:meth:`data`), the batches :meth:`batches` gives;
+        ``run`` (a :class:`~bpnet.train.loop.Run`) holds the parameters and state
+        after every step, so an interruption finds the last completed one.
+
+        Returns the summed batch losses, each times its batch's size (0-d, on the
+        device).
+        """
+        values, sizes = [], []
+        for batch, size in self.batches(data, order, bounds):
+            run.params, run.opt_state, value = self(run.params, run.opt_state, batch, lr)
+            values.append(value)
+            sizes.append(size)
+        return self.ops.epoch_total(values, sizes, self.xp)
+
+
+class Flat(NamedTuple):
+    """Packed parameters of an :class:`InplaceStep`: the flat vector (P,), its
+    tree of views, and the gradient buffer (P,) with its tree of views."""
+
+    theta: Array
+    tree: Params
+    g: Array
+    gtree: Params
+
+
+@dataclass(frozen=True)
+class InplaceStep(Step):
+    """:func:`step`'s arithmetic on buffers the step owns (NumPy, CuPy, PyTorch).
+
+    The parameters live in one flat vector whose ``(W, b)`` are views of it, the
+    gradients are written straight into a second flat vector (no concatenation),
+    and the optimizer updates the vector and its own state in place, with the
+    backend's twins of :mod:`bpnet.ops`.  Calls donate what they are given.
+    """
+
+    donates = True
+
+    def pack(self, params: Params) -> Flat:
+        xp, layout = self.xp, self.layout
+        theta = layout.ravel(params, xp=xp)  # a new buffer: the caller's arrays stay put
+        g = xp.zeros_like(theta)
+        return Flat(theta, layout.unravel(theta, xp=xp), g, layout.unravel(g, xp=xp))
+
+    def unpack(self, packed: Flat) -> Params:
+        return list(packed.tree)
+
+    def export(self, packed: Flat) -> Params:
+        return self.unpack(self.copy(packed, None)[0])
+
+    def leaves(self, packed: Flat) -> list[Array]:
+        return [packed.theta]
+
+    def init(self, packed: Flat) -> Any:
+        return self.opt.init(packed.theta, self.xp)
+
+    def copy(self, packed: Flat, opt_state: Any) -> tuple[Flat, Any]:
+        theta = self.xp.asarray(packed.theta, copy=True)
+        xp, layout = self.xp, self.layout
+        copied = Flat(theta, layout.unravel(theta, xp=xp), packed.g, packed.gtree)
+        return copied, _copy_state(opt_state, xp)
+
+    def copy_state(self, opt_state: Any) -> Any:
+        return _copy_state(opt_state, self.xp)
+
+    def __call__(self, packed: Flat, opt_state: Any, batch: Any,
+                 lr: float) -> tuple[Flat, Any, Array]:
+        x, y = batch
+        xp, ops = self.xp, self.ops
+        value, _ = kernels.loss_and_grad(packed.tree, x, y, self.arch, alpha=self.alpha, xp=xp,
+                                         ops=ops, out=packed.gtree)
+        _, opt_state = self.opt.update(packed.theta, packed.g, opt_state, lr, xp, ops)
+        return packed, opt_state, value
+
+
+def _copy_state(state: Any, xp: ModuleType) -> Any:
+    """A copy of an optimizer state's arrays (flat vectors or trees)."""
+    if state is None:
+        return None
+
+    def copy(field: Any) -> Any:
+        if isinstance(field, list):
+            return [tuple(xp.asarray(t, copy=True) for t in pair) for pair in field]
+        return field if isinstance(field, int) or field is None else xp.asarray(field, copy=True)
+
+    return type(state)(*(copy(f) for f in state))
+
+
+@dataclass(frozen=True)
+class CompiledStep(Step):
+    """Whole epochs of :func:`step` compiled once (JAX), batches read inside.
+
+    :meth:`data` pads the data set to a whole number of batches once per fit.
+    :meth:`epoch` runs every batch of an epoch in one compiled call (a loop the
+    compiled code runs itself): each step gathers its batch from the
+    device-side order with ``take`` and weighs the samples of a short last
+    batch so that its padding counts for nothing, so one compiled shape serves
+    every batch and every epoch.  One dispatch per epoch instead of one per
+    step: on a tiny network the dispatch of a compiled call costs more than its
+    arithmetic.
+
+    Inside the compiled loop XLA updates the parameters and the optimizer state
+    in place (a loop's carry reuses its buffers).  Between epochs nothing is
+    donated: the step stays pure, so the loop's snapshots (the start of an
+    epoch, the best epoch) are references; donating would save one allocation
+    per epoch and cost a copy of every snapshot instead.
+    """
+
+    batch_size: int = 0
+    compiled: Any = None
+
+    def data(self, x: Array, y: Array, batch_size: int) -> Any:
+        xp, n = self.xp, x.shape[0]
+        pad = -n % self.batch_size
+        if pad:
+            x = xp.concat([x, xp.zeros((pad, *x.shape[1:]), dtype=x.dtype, device=device_of(x))])
+            y = xp.concat([y, xp.zeros((pad, *y.shape[1:]), dtype=y.dtype, device=device_of(y))])
+        return x, y, n
+
+    def epoch(self, run: Any, data: Any, order: np.ndarray | None,
+              bounds: Sequence[tuple[int, int]], lr: float) -> Array:
+        x, y, n = data
+        rows = np.arange(n) if order is None else order
+        rows = np.concatenate([rows, np.zeros(x.shape[0] - n, dtype=rows.dtype)])
+        idx = self.xp.asarray(rows, device=device_of(x))  # the epoch's one transfer in
+        run.params, run.opt_state, total = self.compiled(run.params, run.opt_state, x, y, idx,
+                                                         n, lr, len(bounds))
+        return total
+
+    def __call__(self, packed: Any, opt_state: Any, batch: Any,
+                 lr: float) -> tuple[Any, Any, Array]:
+        x, y = batch
+        n = x.shape[0]
+        idx = self.xp.arange(n)
+        packed, opt_state, total = self.compiled(packed, opt_state, x, y, idx, n, lr, 1)
+        return packed, opt_state, total / n
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_size: int) -> Any:
+    """The compiled epoch of one architecture, optimizer and batch size, kept across
+    fits so that a ``partial_fit`` per epoch compiles once (per data-set shape).
+
+    ``epoch(params, opt_state, x, y, idx, n, lr, n_batches)`` runs batches
+    ``0..n_batches-1``, batch ``i`` being rows ``idx[i B:(i + 1) B]`` of the
+    padded data, of which those before sample ``n`` are real, and returns the
+    new parameters and state with the sum of the batch losses times their sizes.
+    """
+    loop = fast.fori_loop(xp)
+
+    def epoch(params: Params, opt_state: Any, x: Array, y: Array, idx: Array, n: Any,
+              lr: Any, n_batches: Any) -> tuple[Params, Any, Array]:
+        arange = xp.arange(batch_size)
+
+        def one(i: Any, carry: Any) -> Any:
+            params, opt_state, total = carry
+            lo = i * batch_size
+            rows = xp.take(idx, lo + arange)
+            real = xp.minimum(n - lo, batch_size)
+            w = xp.astype(arange < real, x.dtype)[:, None] / real  # padding weighs nothing
+            params, opt_state, value = step(
+                params, opt_state, xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), lr,
+                arch=arch, opt=opt, alpha=alpha, xp=xp, w=w, n=real)
+            return params, opt_state, total + value * real
+
+        zero = xp.zeros((), dtype=x.dtype, device=device_of(x))
+        return loop(0, n_batches, one, (params, opt_state, zero))
+
+    return fast.compile_step(xp, epoch)
+
 
 def make_step(arch: Arch, opt: Optimizer, layout: Layout, *, alpha: float = 0.0,
-              xp: ModuleType) -> Step:
+              xp: ModuleType, batch_size: int | None = None) -> Step:
     """The fastest correct :class:`Step` for ``xp`` (see :mod:`bpnet.backend.fast`).
 
-    The flat structure pays one concatenation of the gradients per step, which
-    only an optimizer with state wins back (measured on a 2-5-1 net: plain SGD
-    ~6 us slower per step flat than per tensor, Adam faster).
+    ``batch_size`` (the largest batch the step will see) lets JAX compile the
+    step for one batch shape.
     """
+    arch = fast.specialize(arch, xp)
+    alpha = float(alpha)
+    ops = fast.ops(xp)
+    if ops.inplace:
+        return InplaceStep(arch, opt, alpha, xp, layout, True, kernels.loss_and_grad, ops=ops)
+    if batch_size is not None and fast.compiles(xp):
+        return CompiledStep(arch, opt, alpha, xp, layout, False, kernels.loss_and_grad,
+                            batch_size=batch_size,
+                            compiled=_compiled(arch, opt, alpha, xp, batch_size))
+    # The flat structure pays one concatenation of the gradients per step, which
+    # only an optimizer with state wins back (measured on a 2-5-1 net: plain SGD
+    # ~6 us slower per step flat than per tensor, Adam faster).
     flat = fast.flat_updates(xp) and opt.has_state
-    return Step(fast.specialize(arch, xp), opt, float(alpha), xp, layout, flat,
-                fast.loss_and_grad_fn(xp))
+    return Step(arch, opt, alpha, xp, layout, flat, fast.loss_and_grad_fn(xp))
