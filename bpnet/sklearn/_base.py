@@ -372,6 +372,8 @@ class BaseMLP(BaseEstimator):
             if progress.n_iter_ == s.max_iter:
                 message += ("\nIncrease the number of iterations to improve the convergence "
                             f"(max_iter={s.max_iter}).")
+            message += ("\nYou might also want to scale the data as shown in:\n"
+                        "    https://scikit-learn.org/stable/modules/preprocessing.html")
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return params, progress
 
