@@ -185,6 +185,11 @@ class BaseMLP(BaseEstimator):
                    targets: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def _reported_outputs(self, net: MLP) -> int:
+        """Outputs scikit-learn averages its reported loss over (see
+        :func:`._engine.output_mean_loss`): 1, but the regressor's."""
+        return 1
+
     # -- data -----------------------------------------------------------------------
     def _validate_X_y(self, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any, Inputs]:
         """Validated ``X`` (and ``y``), and what they tell about the input, without
@@ -358,13 +363,13 @@ class BaseMLP(BaseEstimator):
             if s.verbose:
                 print(f"Iteration {len(curve)}, loss = {loss:.8f}")
 
-        params, result = engine.minimize_lbfgs(net, params, x, y, alpha=s.alpha,
-                                               max_iter=s.max_iter, max_fun=s.max_fun,
-                                               gtol=s.tol, callback=on_iteration)
+        params, result, loss = engine.minimize_lbfgs(
+            net, params, x, y, alpha=s.alpha, max_iter=s.max_iter, max_fun=s.max_fun,
+            gtol=s.tol, outputs=self._reported_outputs(net), callback=on_iteration)
         progress.n_iter_ = min(int(result.nit), s.max_iter)
         if not np.isfinite(result.fun) or not np.all(np.isfinite(result.x)):
             raise ValueError(NONFINITE)
-        progress.loss_ = float(result.fun)
+        progress.loss_ = loss
         progress.loss_curve_ = curve
         if result.status != 0:
             message = (f"lbfgs failed to converge after {progress.n_iter_} iteration(s) "
@@ -392,7 +397,8 @@ class BaseMLP(BaseEstimator):
         """scikit-learn's epoch loop and stopping rules over bpnet's steps."""
         trainer = engine.Stochastic(net, solver=s.solver, alpha=s.alpha, momentum=s.momentum,
                                     nesterov=s.nesterovs_momentum, beta_1=s.beta_1,
-                                    beta_2=s.beta_2, epsilon=s.epsilon)
+                                    beta_2=s.beta_2, epsilon=s.epsilon,
+                                    outputs=self._reported_outputs(net))
         run = trainer.start(params, kept)
         lr = kept.lr if kept is not None and kept.key == trainer.key else s.learning_rate_init
         score = None

@@ -83,6 +83,28 @@ class Epoch:
     score: float | None  # validation score, when there is a validation set
 
 
+class _PenaltyTally:
+    """A :class:`~bpnet.train.step.Step` that also adds up, on the device, the L2
+    penalty each batch starts from times its size: ``alpha / 2 * ||W||^2``, the
+    penalty part of the epoch's summed loss (for :attr:`Stochastic.outputs`)."""
+
+    def __init__(self, step: Any, alpha: float) -> None:
+        self.step, self.xp, self.alpha = step, step.xp, alpha
+        self.total: Array | None = None
+
+    def __call__(self, params: Any, opt_state: Any, x: Array, y: Array, lr: float) -> Any:
+        part = kernels.l2_penalty(self.step.unpack(params), self.alpha, 1, self.xp)
+        self.total = part if self.total is None else self.total + part
+        return self.step(params, opt_state, x, y, lr)
+
+
+def output_mean_loss(total: Any, penalty: Any, n_outputs: int) -> Any:
+    """scikit-learn's squared-error loss from bpnet's: bpnet sums ½(y - p)² over
+    the outputs (the loss its gradient is of, scikit-learn's gradient too),
+    scikit-learn reports the mean over outputs, and adds the penalty unscaled."""
+    return (total - penalty) / n_outputs + penalty
+
+
 class Stochastic:
     """SGD or Adam epochs over device data, one host transfer per epoch.
 
@@ -95,10 +117,14 @@ class Stochastic:
         L2 penalty, scikit-learn's ``alpha / (2 n_batch) * sum ||W||^2``.
     momentum, nesterov, beta_1, beta_2, epsilon
         The optimizer's settings.  Nesterov with zero momentum is plain SGD.
+    outputs : int
+        Report the loss averaged over this many outputs, scikit-learn's
+        squared error (:func:`output_mean_loss`); 1 reports bpnet's loss.
     """
 
     def __init__(self, net: MLP, *, solver: str, alpha: float, momentum: float,
-                 nesterov: bool, beta_1: float, beta_2: float, epsilon: float) -> None:
+                 nesterov: bool, beta_1: float, beta_2: float, epsilon: float,
+                 outputs: int = 1) -> None:
         opt = make_optimizer(solver, momentum=momentum, nesterov=nesterov and momentum > 0,
                              beta1=beta_1, beta2=beta_2, epsilon=epsilon)
         self.net = net
@@ -106,6 +132,8 @@ class Stochastic:
         self.step = make_step(net.arch, opt, Layout.from_sizes(net.layer_sizes), alpha=alpha,
                               xp=net.xp)
         self.key = (opt.key, self.step.flat)
+        self.alpha = alpha
+        self.outputs = outputs
 
     def start(self, params: Params, kept: Kept | None) -> Run:
         """A run from ``params``, continuing ``kept``'s optimizer state when its key
@@ -126,7 +154,12 @@ class Stochastic:
         bounds = loop.batches(n, batch_size)
         if order is not None and len(bounds) > 1:  # one batch: the order changes nothing
             x, y = take_rows(self.net, order, x, y)
-        total = loop.epoch(self.step, run, x, y, bounds, lr)
+        if self.outputs > 1 and self.alpha:
+            tally = _PenaltyTally(self.step, self.alpha)
+            total = output_mean_loss(loop.epoch(tally, run, x, y, bounds, lr), tally.total,
+                                     self.outputs)
+        else:
+            total = loop.epoch(self.step, run, x, y, bounds, lr) / self.outputs
         scalars = [total / n, loop.nonfinite_probe(self.step, run.params)]
         if score is not None:
             scalars.append(score(self.params(run)))
@@ -142,17 +175,23 @@ def validation_output(net: MLP, params: Params, x_val: Array) -> Array:
 
 
 def minimize_lbfgs(net: MLP, params: Params, x: Array, y: Array, *, alpha: float,
-                   max_iter: int, max_fun: int, gtol: float,
-                   callback: Callable[[float], None] | None = None) -> tuple[Params, Any]:
+                   max_iter: int, max_fun: int, gtol: float, outputs: int = 1,
+                   callback: Callable[[float], None] | None = None) -> tuple[Params, Any, float]:
     """Minimise the full-batch loss with L-BFGS-B from ``params``, scikit-learn's
     way: ``tol`` is the projected-gradient tolerance alone (``ftol`` stays at
     SciPy's default), ``max_fun`` bounds the evaluations.
+
+    The function minimised is bpnet's loss with its exact gradient;
+    ``callback`` and the returned loss see it averaged over ``outputs`` outputs
+    as scikit-learn reports it (:func:`output_mean_loss`).
 
     Returns
     -------
     params : list of (W, b)
         The final point, on the device.
     result : scipy.optimize.OptimizeResult
+    loss : float
+        The final loss, as reported.
     """
     xp = net.xp
     layout = Layout.from_sizes(net.layer_sizes)
@@ -163,7 +202,17 @@ def minimize_lbfgs(net: MLP, params: Params, x: Array, y: Array, *, alpha: float
 
     value_and_grad = objective(layout, x, y, net.arch, alpha=alpha, xp=xp, put=put)
     theta0 = np.asarray(to_numpy(layout.ravel(params, xp=xp)), dtype=np.float64)
-    on_iteration = None if callback is None else (lambda theta, loss: callback(loss))
+    n = x.shape[0]
+
+    def reported(theta: np.ndarray, loss: float) -> float:
+        if outputs == 1:
+            return float(loss)
+        penalty = float(kernels.l2_penalty(layout.unravel(theta, xp=np), alpha, n, np))
+        return float(output_mean_loss(loss, penalty, outputs))
+
+    on_iteration = None if callback is None else (
+        lambda theta, loss: callback(reported(theta, loss)))
     result = lbfgs(value_and_grad, theta0, maxiter=max_iter, gtol=gtol, maxfun=max_fun,
                    callback=on_iteration)
-    return layout.unravel(put(np.asarray(result.x, dtype=np.float64)), xp=xp), result
+    theta = np.asarray(result.x, dtype=np.float64)
+    return layout.unravel(put(theta), xp=xp), result, reported(theta, result.fun)

@@ -105,6 +105,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _loss_and_output(self, targets: dict[str, Any]) -> tuple[str, str]:
         return "mse", "identity"
 
+    def _reported_outputs(self, net: MLP) -> int:
+        # scikit-learn's loss_ averages the squared error over outputs; its
+        # gradient (and bpnet's) is that of the sum
+        return net.n_outputs
+
     def _val_score(self, net: MLP, params: Any, x_val: Any, y_val: Any,
                    targets: dict[str, Any]) -> Any:
         # R^2 averaged over outputs, as RegressorMixin.score and scikit-learn's
