@@ -12,7 +12,6 @@ start from equal weights and see the samples in equal order.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import warnings
 from dataclasses import dataclass, field
@@ -207,8 +206,12 @@ class BaseMLP(BaseEstimator):
             inputs = Inputs(int(X.shape[1]), None, array_library(X), device_of(X))
             return X, (None if y is None else to_numpy(y)), inputs
         # validate_data records n_features_in_ and feature_names_in_ on the
-        # estimator it is given when reset: give it a copy.
-        probe = copy.copy(self) if reset else self
+        # estimator it is given when reset: give it a shallow twin (not
+        # copy.copy, which would pickle the optimizer state through the host).
+        probe = self
+        if reset:
+            probe = type(self).__new__(type(self))
+            probe.__dict__.update(self.__dict__)
         dtype = (np.float64, np.float32)
         if y is None:
             X = validate_data(probe, X, reset=reset, dtype=dtype)
