@@ -19,8 +19,10 @@ upstream) fails :func:`test_the_lists_name_real_tests`.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -70,16 +72,17 @@ def _load_upstream():
                     allow_module_level=True)
     text = source.read_text(encoding="utf-8")
     assert text.count(UPSTREAM) == 1, f"{source} no longer imports the estimators as expected"
-    with tempfile.TemporaryDirectory(prefix="bpnet-upstream-") as tmp:
-        (Path(tmp) / f"{MODULE}.py").write_text(text.replace(UPSTREAM, SWAPPED),
-                                                encoding="utf-8")
-        pytest.register_assert_rewrite(MODULE)  # pytest's assertion messages there too
-        sys.path.insert(0, tmp)
-        try:
-            sys.modules.pop(MODULE, None)
-            module = importlib.import_module(MODULE)
-        finally:
-            sys.path.remove(tmp)
+    # kept until the run ends, so that tracebacks can show the copied source
+    tmp = tempfile.mkdtemp(prefix="bpnet-upstream-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    (Path(tmp) / f"{MODULE}.py").write_text(text.replace(UPSTREAM, SWAPPED), encoding="utf-8")
+    pytest.register_assert_rewrite(MODULE)  # pytest's assertion messages there too
+    sys.path.insert(0, tmp)
+    try:
+        sys.modules.pop(MODULE, None)
+        module = importlib.import_module(MODULE)
+    finally:
+        sys.path.remove(tmp)
     return module, source
 
 
