@@ -10,6 +10,15 @@ drives the same pure pieces ``MLP`` does (:func:`bpnet.train.step.make_step`,
 :func:`bpnet.train.loop.epoch`, :func:`bpnet.train.lbfgs.objective`,
 :func:`bpnet.optim.lbfgs`).  Nothing here changes a network: the caller
 commits the weights it gets back with ``MLP.set_params``.
+
+What would let this module go, as public ``MLP`` API: ``net.dataset(X, Y)``
+(checked and moved once, with ``.take(rows)``), ``net.trainer(optimizer, *,
+alpha, ..., state=None)`` whose ``epoch(dataset, lr=, batch_size=, order=,
+score=)`` runs one epoch without checks and without touching the network,
+reading back loss, finiteness, the epoch's penalty sum and a validation score
+in one transfer, and exposes ``params`` and a picklable ``state``; and
+``net.minimize_lbfgs(dataset, max_iter=, gtol=, ftol=, max_fun=, callback=)``
+returning the point instead of committing it.
 """
 
 from __future__ import annotations
