@@ -416,7 +416,7 @@ class BaseMLP(BaseEstimator):
 
             if p.validation_scores_ is None:  # a warm start that turns early stopping on
                 p.validation_scores_, p.best_validation_score_ = [], -np.inf
-            best = run.params  # steps are pure: a reference is a snapshot
+            best = trainer.snapshot(run)
         elif p.best_loss_ is None:  # a warm start that turns early stopping off
             p.best_loss_ = np.inf
         n = x.shape[0]
@@ -440,7 +440,7 @@ class BaseMLP(BaseEstimator):
                         print(f"Validation score: {out.score:f}")
                     stalled = out.score < p.best_validation_score_ + s.tol
                     if out.score > p.best_validation_score_:
-                        p.best_validation_score_, best = out.score, run.params
+                        p.best_validation_score_, best = out.score, trainer.snapshot(run)
                 else:
                     stalled = p.loss_curve_[-1] > p.best_loss_ - s.tol
                     p.best_loss_ = min(p.best_loss_, p.loss_curve_[-1])

@@ -6,8 +6,8 @@ estimators would pay once per epoch, and ``MLP.fit`` owns its stopping rules,
 which are not scikit-learn's.  This module is the estimators' one way below
 the public :class:`bpnet.MLP`: it reads only a network's public attributes
 (``arch``, ``layer_sizes``, ``xp``, ``device``, ``dtype``, ``params``) and
-drives the same pure pieces ``MLP`` does (:func:`bpnet.train.step.make_step`,
-:func:`bpnet.train.loop.epoch`, :func:`bpnet.train.lbfgs.objective`,
+drives the same pieces ``MLP`` does (:func:`bpnet.train.step.make_step` and its
+:meth:`~bpnet.train.step.Step.epoch`, :func:`bpnet.train.lbfgs.objective`,
 :func:`bpnet.optim.lbfgs`).  Nothing here changes a network: the caller
 commits the weights it gets back with ``MLP.set_params``.
 
@@ -92,21 +92,6 @@ class Epoch:
     score: float | None  # validation score, when there is a validation set
 
 
-class _PenaltyTally:
-    """A :class:`~bpnet.train.step.Step` that also adds up, on the device, the L2
-    penalty each batch starts from times its size: ``alpha / 2 * ||W||^2``, the
-    penalty part of the epoch's summed loss (for :attr:`Stochastic.outputs`)."""
-
-    def __init__(self, step: Any, alpha: float) -> None:
-        self.step, self.xp, self.alpha = step, step.xp, alpha
-        self.total: Array | None = None
-
-    def __call__(self, params: Any, opt_state: Any, x: Array, y: Array, lr: float) -> Any:
-        part = kernels.l2_penalty(self.step.unpack(params), self.alpha, 1, self.xp)
-        self.total = part if self.total is None else self.total + part
-        return self.step(params, opt_state, x, y, lr)
-
-
 def output_mean_loss(total: Any, penalty: Any, n_outputs: int) -> Any:
     """scikit-learn's squared-error loss from bpnet's: bpnet sums ½(y - p)² over
     the outputs (the loss its gradient is of, scikit-learn's gradient too),
@@ -138,21 +123,40 @@ class Stochastic:
                              beta1=beta_1, beta2=beta_2, epsilon=epsilon)
         self.net = net
         self.xp = net.xp
-        self.step = make_step(net.arch, opt, Layout.from_sizes(net.layer_sizes), alpha=alpha,
-                              xp=net.xp)
-        self.key = (opt.key, self.step.flat)
+        self.opt = opt
+        self.layout = Layout.from_sizes(net.layer_sizes)
         self.alpha = alpha
         self.outputs = outputs
+        self._steps: dict[int | None, Any] = {}
+        self._data: tuple[Any, Any] | None = None  # (key, data) of the last data set read
+        self.step = self._step(None)
+        self.key = (opt.key, self.step.flat)
+
+    def _step(self, batch_size: int | None) -> Any:
+        """The step for batches of ``batch_size`` (a backend may compile one per
+        size); every one packs parameters alike."""
+        if batch_size not in self._steps:
+            self._steps[batch_size] = make_step(self.net.arch, self.opt, self.layout,
+                                                alpha=self.alpha, xp=self.xp,
+                                                batch_size=batch_size)
+        return self._steps[batch_size]
 
     def start(self, params: Params, kept: Kept | None) -> Run:
         """A run from ``params``, continuing ``kept``'s optimizer state when its key
         matches (a fresh state otherwise)."""
         packed = self.step.pack(params)
         state = kept.opt_state if kept is not None and kept.key == self.key else None
-        return Run(packed, self.step.init(packed) if state is None else state, None)
+        # A step may update its state in place: the kept one must survive a failure.
+        return Run(packed, self.step.init(packed) if state is None else
+                   self.step.copy_state(state), None)
 
     def params(self, run: Run) -> Params:
         return self.step.unpack(run.params)
+
+    def snapshot(self, run: Run) -> Any:
+        """``run``'s packed parameters as they are now, safe from later steps (a
+        step may update its parameters in place)."""
+        return self.step.copy(run.params, None)[0]
 
     def epoch(self, run: Run, x: Array, y: Array, *, order: np.ndarray | None, batch_size: int,
               lr: float, score: Callable[[Params], Array] | None = None) -> Epoch:
@@ -160,21 +164,48 @@ class Stochastic:
         order), ``run`` advanced step by step.  ``score`` maps the epoch's weights
         to a 0-d validation score on the device."""
         n = x.shape[0]
-        bounds = loop.batches(n, batch_size)
-        if order is not None and len(bounds) > 1:  # one batch: the order changes nothing
-            x, y = take_rows(self.net, order, x, y)
-        if self.outputs > 1 and self.alpha:
-            tally = _PenaltyTally(self.step, self.alpha)
-            total = output_mean_loss(loop.epoch(tally, run, x, y, bounds, lr), tally.total,
-                                     self.outputs)
+        batch = min(batch_size, n)
+        bounds = loop.batches(n, batch)
+        if len(bounds) == 1:  # one batch: the order changes nothing
+            order = None
+        tally = self.outputs > 1 and bool(self.alpha)
+        # Tallying the penalty reads the weights before every step: an eager step.
+        step = self._step(None if tally else batch)
+        data = self._read(step, x, y, batch)
+        if tally:
+            total, penalty = self._tallied(step, run, data, order, bounds, lr)
+            total = output_mean_loss(total, penalty, self.outputs)
         else:
-            total = loop.epoch(self.step, run, x, y, bounds, lr) / self.outputs
-        scalars = [total / n, loop.nonfinite_probe(self.step, run.params)]
+            total = step.epoch(run, data, order, bounds, lr) / self.outputs
+        run.params, run.opt_state = lazy.persist(self.xp, (run.params, run.opt_state))
+        scalars = [total / n, loop.nonfinite_probe(step, run.params)]
         if score is not None:
             scalars.append(score(self.params(run)))
         host = host_scalars(self.xp, scalars)  # the epoch's one transfer
         return Epoch(host[0], bool(np.isfinite(host[1])),
                      host[2] if score is not None else None)
+
+    def _read(self, step: Any, x: Array, y: Array, batch: int) -> Any:
+        """``step.data`` of (x, y), made once for the arrays a fit passes every epoch
+        (a compiling backend pads them to whole batches)."""
+        key = (id(step), id(x), id(y), batch)
+        if self._data is None or self._data[0] != key:
+            self._data = (key, step.data(x, y, batch))
+        return self._data[1]
+
+    def _tallied(self, step: Any, run: Run, data: Any, order: np.ndarray | None,
+                 bounds: list[tuple[int, int]], lr: float) -> tuple[Array, Array]:
+        """:meth:`Step.epoch`, adding up beside it the L2 penalty each batch starts
+        from times its size, ``alpha / 2 * ||W||^2``: the penalty part of the
+        epoch's summed loss (for :attr:`outputs`)."""
+        values, sizes, penalty = [], [], None
+        for batch, size in step.batches(data, order, bounds):
+            part = kernels.l2_penalty(step.unpack(run.params), self.alpha, 1, self.xp)
+            penalty = part if penalty is None else penalty + part
+            run.params, run.opt_state, value = step(run.params, run.opt_state, batch, lr)
+            values.append(value)
+            sizes.append(size)
+        return step.ops.epoch_total(values, sizes, self.xp), penalty
 
 
 def validation_output(net: MLP, params: Params, x_val: Array) -> Array:
