@@ -369,6 +369,7 @@ def lbfgs(
     value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
     maxiter: int, tol: float | None = None, maxfun: int | None = None,
     callback: Callable[[np.ndarray, float], bool | None] | None = None,
+    ftol: float | None = None, gtol: float | None = None,
 ) -> Any:
     """Minimise a function of one flat float64 vector with SciPy's L-BFGS-B.
 
@@ -391,6 +392,9 @@ def lbfgs(
     callback : callable ``(theta, loss) -> bool | None``
         Called after each iteration with the new point and its loss; returning
         True stops the run.
+    ftol, gtol : float or None
+        Set one criterion alone, over ``tol``: scikit-learn's estimators pass
+        their ``tol`` as ``gtol`` only and leave ``ftol`` at SciPy's default.
 
     Returns
     -------
@@ -411,9 +415,10 @@ def lbfgs(
         ) from exc
     options: dict[str, Any] = {"maxiter": int(maxiter),
                                "maxfun": int(maxfun if maxfun is not None else 20 * maxiter)}
-    if tol is not None:
-        options["ftol"] = float(tol)
-        options["gtol"] = float(tol)
+    for name, value in (("ftol", tol if ftol is None else ftol),
+                        ("gtol", tol if gtol is None else gtol)):
+        if value is not None:
+            options[name] = float(value)
 
     scipy_callback = None
     if callback is not None:

@@ -22,12 +22,30 @@ import bpnet  # noqa: E402
 from bpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
+def _check_keywords(check) -> dict:
+    """The keywords a check was bound with (through nested partials)."""
+    found = {}
+    while hasattr(check, "func"):
+        found = {**check.keywords, **found}
+        check = check.func
+    return found
+
+
 # The checks fit tiny data sets with the default max_iter; scikit-learn's own MLP
-# warns there too, and its test suite ignores the warning the same way.
+# warns there too, and its test suite ignores the warning the same way.  The
+# estimators declare Array API support, so the checks run on array-api-strict,
+# torch... as well as NumPy.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([MLPClassifier(), MLPRegressor()])
 def test_sklearn_estimator_checks(estimator, check):
+    if _check_keywords(check).get("array_namespace") == "cupy" and not bpnet.cuda_available():
+        pytest.skip("CuPy is installed but no CUDA device answers")
     check(estimator)
+
+
+def test_the_array_api_checks_run():
+    assert MLPClassifier().__sklearn_tags__().array_api_support
+    assert MLPRegressor().__sklearn_tags__().array_api_support
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +128,16 @@ def test_early_stopping_and_adaptive_schedule(digits):
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     assert clf.best_loss_ is None
-    sgd = MLPClassifier(hidden_layer_sizes=(32,), solver="sgd", learning_rate="adaptive",
-                        learning_rate_init=0.5, max_iter=100, tol=1e-2, n_iter_no_change=2,
-                        random_state=0)
+    settings = dict(hidden_layer_sizes=(32,), solver="sgd", learning_rate_init=0.5,
+                    max_iter=100, tol=1e-2, n_iter_no_change=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
-        sgd.fit(X_train, y_train)
-    assert sgd._lr < 0.5  # the schedule divided the step at least once
+        adaptive = MLPClassifier(learning_rate="adaptive", **settings).fit(X_train, y_train)
+        constant = MLPClassifier(**settings).fit(X_train, y_train)
+    # the constant rate stops at its first stall; the adaptive one divides the
+    # step by 5 there and goes on
+    assert adaptive.n_iter_ > constant.n_iter_
+    assert adaptive.loss_curve_[:constant.n_iter_] == constant.loss_curve_
 
 
 def test_partial_fit_continues_and_checks_classes(digits):
@@ -128,7 +149,10 @@ def test_partial_fit_continues_and_checks_classes(digits):
     first = clf.loss_
     for _ in range(10):
         clf.partial_fit(X_train, y_train)
-    assert clf.n_iter_ == 11 and clf.loss_ < first
+    # n_iter_ counts the epochs of the last call, t_ the samples of all, as in
+    # scikit-learn
+    assert clf.n_iter_ == 1 and clf.t_ == 500 + 10 * len(y_train)
+    assert clf.loss_ < first and len(clf.loss_curve_) == 11
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(X_train[:, :10], y_train)
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
@@ -142,7 +166,9 @@ def test_warm_start_keeps_weights(digits):
     w = clf.coefs_[0].copy()
     with pytest.warns(sklearn.exceptions.ConvergenceWarning):
         clf.fit(X_train, y_train)
-    assert clf.n_iter_ == 6 and not np.array_equal(w, clf.coefs_[0])
+    # n_iter_ counts this fit's epochs, loss_curve_ all of them (scikit-learn's)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 6
+    assert not np.array_equal(w, clf.coefs_[0])
 
 
 def test_pipeline_grid_search_and_cross_validation(digits):
