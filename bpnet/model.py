@@ -139,9 +139,8 @@ class MLP:
     @property
     def arch(self) -> Arch:
         """What the kernels need besides the parameters: hidden activations, output
-        activation and loss, with the backend's fused derivatives where it has
-        them (see :mod:`bpnet.backend.fast`)."""
-        return fast.specialize(self._arch, self.xp)
+        activation and loss."""
+        return self._arch
 
     @property
     def hidden(self) -> list[Activation]:

@@ -83,6 +83,13 @@ def _map(f: Callable[..., Array], *structures: Structure) -> Structure:
             for pairs in zip(*structures, strict=True)]
 
 
+def _part(structure: Structure, i: int) -> Structure:
+    """Field ``i`` of the tuples a :func:`_map` of a multi-output update gave."""
+    if not isinstance(structure, list):
+        return structure[i]
+    return [(W[i], b[i]) for W, b in structure]
+
+
 # --- SGD with (Nesterov) momentum ---------------------------------------------------
 
 
@@ -143,18 +150,13 @@ class SGD:
         """One step; returns the new parameters and state.  With :data:`PORTABLE`
         ops the inputs are not modified; an in-place twin updates the parameters
         and the velocity in place and may use the gradients as scratch."""
-        ax = ops.axpby
         if state.velocity is None:
-            new = _map(lambda p, g: ax(p, 1.0, g, -lr, xp), params, grads)
+            new = _map(lambda p, g: ops.axpby(p, 1.0, g, -lr, xp), params, grads)
             return new, SGDState(state.step + 1, None)
-        mu = self.momentum
-        velocity = _map(lambda v, g: ax(v, mu, g, -lr, xp), state.velocity, grads)
-        if self.nesterov:
-            new = _map(lambda p, v, g: ax(p, 1.0, mu * v - lr * g, 1.0, xp), params, velocity,
-                       grads)
-        else:
-            new = _map(lambda p, v: ax(p, 1.0, v, 1.0, xp), params, velocity)
-        return new, SGDState(state.step + 1, velocity)
+        mu, nesterov = self.momentum, self.nesterov
+        pv = _map(lambda p, v, g: ops.momentum_update(p, v, g, mu, lr, nesterov, xp),
+                  params, state.velocity, grads)
+        return _part(pv, 0), SGDState(state.step + 1, _part(pv, 1))
 
 
 # --- Adam -------------------------------------------------------------------------
@@ -219,15 +221,9 @@ class Adam:
         # t is a host int, except under a compiler, which traces the count too
         root = math.sqrt if isinstance(t, int) else xp.sqrt
         step_size = lr * root(1.0 - b2**t) / (1.0 - b1**t)
-        if isinstance(params, list):
-            mv = [tuple(ops.adam_moments(m, v, g, b1, b2, xp) for m, v, g in zip(*leaves))
-                  for leaves in zip(state.m, state.v, grads, strict=True)]
-            m = [(pair[0][0], pair[1][0]) for pair in mv]
-            v = [(pair[0][1], pair[1][1]) for pair in mv]
-        else:
-            m, v = ops.adam_moments(state.m, state.v, grads, b1, b2, xp)
-        new = _map(lambda p, m, v: ops.adam_step(p, m, v, step_size, eps, xp), params, m, v)
-        return new, AdamState(t, m, v)
+        pmv = _map(lambda p, m, v, g: ops.adam_update(p, m, v, g, b1, b2, step_size, eps, xp),
+                   params, state.m, state.v, grads)
+        return _part(pmv, 0), AdamState(t, _part(pmv, 1), _part(pmv, 2))
 
 
 #: A first-order optimizer: :class:`SGD` or :class:`Adam`.

@@ -38,9 +38,8 @@ def dask_client() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")
     with (
         distributed.LocalCluster(
-            # no dashboard at all (its default port may be taken by another run)
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
-            scheduler_kwargs={"dashboard": False},
+            # its HTTP server on a free port: the default one may be taken by another run
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):

@@ -4,14 +4,11 @@ unless a CUDA device answers; the CuPy dispatch is checked without one."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 import bpnet
 from bpnet import kernels
-from bpnet.activations import get_activation
 from bpnet.backend import device_description, fast, from_host, synchronize, to_numpy
 from bpnet.backend.lazy import materialize
 
@@ -82,22 +79,23 @@ def test_jax_jit_compiles_once_per_configuration_and_shape(rng):
     assert f._cache_size() == before + 2
 
 
-def test_cupy_fuses_only_relu_and_only_on_cupy(monkeypatch):
+def test_cupy_gets_its_fused_kernels_and_only_with_fast_paths(monkeypatch):
     cupy = pytest.importorskip("cupy")
     import array_api_compat.cupy as cpx  # importable without a device
 
-    acts = [get_activation(name) for name in ("relu", "tanh", "leaky_relu")]
-    arch = bpnet.MLP([2, 3, 3, 3, 2], activation="relu").arch
-    arch = dataclasses.replace(arch, hidden=tuple(acts))
-    fused = fast.specialize(arch, cpx).hidden
-    assert fused[0].name == "relu" and fused[0].f is acts[0].f
-    assert fused[0].df is fast._cupy_relu_df and acts[0].df is not fast._cupy_relu_df
-    assert fused[1:] == tuple(acts[1:])
-    assert fast.specialize(arch, np) == arch
+    from bpnet.backend import cupy_ops
+    from bpnet.ops import PORTABLE
+
+    assert isinstance(fast.ops(cpx), cupy_ops.CupyOps)
     monkeypatch.setenv("BPNET_PORTABLE", "1")
-    assert fast.specialize(arch, cpx) == arch
-    # constructing the kernel needs CuPy but no device (it compiles on first call)
-    assert isinstance(fast._cupy_relu_df_kernel(), cupy.ElementwiseKernel)
+    assert fast.ops(cpx) is PORTABLE
+    # constructing the kernels needs CuPy but no device (they compile on first call)
+    for name in cupy_ops._FORWARD:
+        assert isinstance(cupy_ops._elementwise("forward", name), cupy.ElementwiseKernel)
+    for name in cupy_ops._BACKWARD:
+        assert isinstance(cupy_ops._elementwise("backward", name), cupy.ElementwiseKernel)
+    assert isinstance(cupy_ops._adam(), cupy.ElementwiseKernel)
+    assert isinstance(cupy_ops._momentum(True), cupy.ElementwiseKernel)
 
 
 def test_synchronize_and_device_description_on_cpu_backends():
@@ -111,32 +109,22 @@ def test_synchronize_and_device_description_on_cpu_backends():
 
 
 # --- on a GPU ----------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
 @pytest.mark.gpu
 @needs_gpu
-def test_cupy_fused_relu_derivative_equals_the_portable_one(dtype, rng):
-    import array_api_compat.cupy as cpx
-
-    host = np.concatenate([[-2.0, -0.0, 0.0, 1e-30, 3.0], rng.standard_normal(1000)])
-    a = cpx.asarray(host.astype(dtype))
-    fused = fast._cupy_relu_df(a, cpx)
-    portable = get_activation("relu").df(a, cpx)
-    assert fused.dtype == a.dtype
-    np.testing.assert_array_equal(to_numpy(fused), to_numpy(portable))
-
-
-@pytest.mark.gpu
-@needs_gpu
-def test_cupy_gradients_with_the_fused_derivative_match_portable(rng, monkeypatch):
-    net = bpnet.MLP([5, 16, 16, 3], activation="relu", loss="cross_entropy", backend="cupy",
-                    dtype="float64")
-    assert net.hidden[0].df is fast._cupy_relu_df
-    x, y = _step_inputs(net, rng, n=64)
-    fused = kernels.loss_and_grad(net.params, x, y, net.arch, xp=net.xp)
-    plain = dataclasses.replace(net.arch, hidden=(get_activation("relu"),) * 2)
-    portable = kernels.loss_and_grad(net.params, x, y, plain, xp=net.xp)
-    for a, b in zip(fused[1], portable[1], strict=True):
-        np.testing.assert_array_equal(to_numpy(a[0]), to_numpy(b[0]))
+def test_cupy_fused_training_matches_the_portable_one(activation, rng, monkeypatch):
+    X = rng.standard_normal((64, 5))
+    y = rng.integers(0, 3, 64)
+    kw = {"optimizer": "adam", "epochs": 3, "batch_size": 16, "lr": 0.01, "alpha": 0.01}
+    runs = {}
+    for mode in ("0", "1"):
+        monkeypatch.setenv("BPNET_PORTABLE", mode)
+        net = bpnet.MLP([5, 16, 16, 3], activation=activation, loss="cross_entropy",
+                        backend="cupy", dtype="float64", seed=2)
+        runs[mode] = (net.fit(X, y, **kw).loss, [to_numpy(t) for p in net.params for t in p])
+    np.testing.assert_allclose(runs["0"][0], runs["1"][0], rtol=1e-12)
+    for a, b in zip(runs["0"][1], runs["1"][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.gpu

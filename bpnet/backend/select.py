@@ -24,6 +24,7 @@ __all__ = [
     "array_library",
     "backend_name",
     "check_device",
+    "count_dtype",
     "cuda_available",
     "default_device",
     "device_from_state",
@@ -251,6 +252,15 @@ def dtype_name(xp: ModuleType, dtype: Any) -> str:
         if dtype == getattr(xp, name):
             return name
     return str(dtype)
+
+
+def count_dtype(xp: ModuleType) -> Any:
+    """The integer dtype to count samples in: int64, or int32 on JAX without its
+    64-bit mode (where int64 would warn and be truncated anyway).  Counting in a
+    float32 would be exact only up to 2^24 samples."""
+    if array_api_compat.is_jax_namespace(xp) and not _jax_x64():
+        return xp.int32
+    return xp.int64
 
 
 def default_device(xp: ModuleType) -> Any:

@@ -148,9 +148,17 @@ def detach(x: Any) -> Any:
 
 
 def host_scalars(xp: ModuleType, values: Sequence[Any]) -> list[float]:
-    """Several 0-d arrays as Python floats, in one transfer (one compute on Dask)."""
-    packed = xp.stack([xp.reshape(t, ()) for t in values])
-    return [float(s) for s in to_numpy(lazy.materialize(xp, packed)[0])]
+    """Several 0-d arrays as Python floats, in one transfer per dtype among them
+    (a loss and an integer count: two), one compute on Dask."""
+    groups: dict[Any, list[int]] = {}
+    for i, t in enumerate(values):
+        groups.setdefault(t.dtype, []).append(i)
+    packed = [xp.stack([xp.reshape(values[i], ()) for i in idx]) for idx in groups.values()]
+    out: list[float] = [0.0] * len(values)
+    for idx, host in zip(groups.values(), lazy.materialize(xp, *packed), strict=True):
+        for i, s in zip(idx, to_numpy(host), strict=True):
+            out[i] = float(s)
+    return out
 
 
 def synchronize(*arrays: Any) -> None:

@@ -115,7 +115,6 @@ class Step:
     Attributes
     ----------
     arch : Arch
-        With the backend's fused derivatives (:func:`bpnet.backend.fast.specialize`).
     opt : Optimizer
     alpha : float
     xp : namespace
@@ -383,7 +382,6 @@ def make_step(arch: Arch, opt: Optimizer, layout: Layout, *, alpha: float = 0.0,
     ``batch_size`` (the largest batch the step will see) lets JAX compile the
     step for one batch shape.
     """
-    arch = fast.specialize(arch, xp)
     alpha = float(alpha)
     ops = fast.ops(xp)
     if ops.inplace:
