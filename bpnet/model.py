@@ -119,6 +119,7 @@ class MLP:
         hidden_act = get_activation(activation)
         loss_obj = get_loss(loss)
         out_act = _output(loss_obj, output_activation)
+        v.check_output_units(loss_obj.name, sizes[-1])
         self.seed = v.check_seed(seed)
         xp = get_namespace(backend)
         self.dtype = resolve_dtype(xp, dtype)
@@ -131,10 +132,14 @@ class MLP:
         self.output_activation = output_activation or loss_obj.default_output
         self._arch = Arch((hidden_act,) * (len(sizes) - 2), out_act, loss_obj)
         self._layout = Layout.from_sizes(sizes)
-        inits = [hidden_act.init] * (len(sizes) - 2) + ["glorot"]
-        host = init_params_host(sizes, inits, self.seed)
-        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
+        self._params = self._initial_params()
         self._optimizer_state: _Kept | None = None
+
+    def _initial_params(self) -> Params:
+        """The seeded initial weights, on the backend."""
+        inits = [act.init for act in self._arch.hidden] + ["glorot"]
+        host = init_params_host(self.layer_sizes, inits, self.seed)
+        return [(self._to_backend(W), self._to_backend(b)) for W, b in host]
 
     # -- configuration ---------------------------------------------------------
     @property
@@ -206,7 +211,13 @@ class MLP:
         ------
         ValueError, TypeError
             Wrong number of layers, wrong shapes, non-numeric or non-finite
-            values.  The old parameters are kept.
+            values, or values that overflow the network's dtype (1e39 in a
+            float32 network).  The old parameters are kept.
+
+        Notes
+        -----
+        The network keeps copies: changing the arrays afterwards does not change
+        it, and torch tensors are detached (no autograd graph is recorded).
         """
         pairs = v.check_params(params, self._layout.shapes)
         kw = {"xp": self.xp, "device": self.device, "dtype": self.dtype}
@@ -505,9 +516,14 @@ class MLP:
         try:
             value = loop.one_epoch(step, run, x, y, opts.batch_size, opts.resolved_lr)
         except FloatingPointError:
+            # Nothing was committed; say whether the data, not the step size, is to blame.
+            if all(not _finite_loss(p, x, y, self.arch, opts.alpha, self.xp)
+                   for p in (self._params, self._initial_params())):
+                raise FloatingPointError(v.overflow_message("partial_fit", self.dtype_name,
+                                                             X=X, Y=Y)) from None
             raise
-        except BaseException:
-            commit()  # an interrupt keeps the last completed step
+        except KeyboardInterrupt:
+            commit()  # an interrupt keeps the last completed step; other errors keep nothing
             raise
         commit()
         return value
@@ -519,7 +535,8 @@ class MLP:
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write configuration and weights to an ``.npz`` file, atomically (a
-        temporary file in the same directory, then a rename).
+        temporary file in the same directory, then a rename).  A replaced file
+        keeps its permissions; a new one gets those the umask allows.
 
         Raises
         ------
@@ -547,19 +564,33 @@ class MLP:
         FileNotFoundError
             When ``path`` does not exist.
         ValueError
-            When the file is not a bpnet model (truncated, foreign, newer format).
+            When the file is not a bpnet model (truncated, corrupt, foreign, a
+            newer format, a configuration or weights bpnet cannot use); see
+            :mod:`bpnet.serialization` for what is checked before anything is
+            read, and how much memory a file can make this take.
+        ImportError, RuntimeError
+            When the file's backend (unless overridden) is not installed, or has
+            no device here.
         """
-        config, params = serialization.read(path)
+        if backend is not None or dtype is not None:  # the caller's mistakes, named as such
+            xp = get_namespace("numpy" if backend is None else backend)
+            if dtype is not None:
+                resolve_dtype(xp, dtype)
+        stored = serialization.read(path)
+        config = dict(stored.config)
         if backend is not None:
             config["backend"] = backend
         if dtype is not None:
             config["dtype"] = dtype
         try:
             net = cls(**config, device=device)
-            net.set_params(params)
-        except (TypeError, KeyError) as exc:
-            raise ValueError(
-                f"{str(path)!r} holds an invalid bpnet configuration: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds a configuration bpnet cannot build: "
+                             f"{exc}") from None
+        try:
+            net.set_params(stored.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds weights bpnet cannot use: {exc}") from None
         return net
 
     # -- pickling ----------------------------------------------------------------------
@@ -586,6 +617,16 @@ class MLP:
 MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
 MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
     "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
+
+
+def _finite_loss(params: Params, x: Array, y: Array, arch: Arch, alpha: float,
+                 xp: ModuleType) -> bool:
+    """Whether the loss at ``params`` is finite.  Used after a failure only: when
+    it is not, even at freshly initialised weights, the data overflowed the
+    dtype, not a step."""
+    with np.errstate(all="ignore"):  # a probe: its overflow is the answer, not news
+        value = kernels.loss_value(params, x, y, arch, alpha=alpha, xp=xp)
+        return bool(np.isfinite(float(to_numpy(lazy.materialize(xp, value)[0]))))
 
 
 def _output(loss: Any, name: str | None) -> Activation:
