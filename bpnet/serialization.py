@@ -367,7 +367,7 @@ def _weight_shapes(archive: _Archive, config: dict[str, Any]) -> list[tuple[int,
             or not all(type(s) is int and s >= 1 for s in sizes)):
         raise archive.fail(f"its configuration's layer_sizes {str(sizes)[:80]!r} is not a list "
                            "of at least two positive integers")
-    if 2 * (len(sizes) - 1) + 2 > len(archive.members):
+    if len(sizes) - 1 > len(archive.members):  # bounds the work by the archive's own size
         raise archive.fail(f"its configuration has {len(sizes) - 1} layers, whose weights need "
                            f"{2 * (len(sizes) - 1)} entries, but the archive holds only "
                            f"{len(archive.members)} entries in all")
