@@ -196,19 +196,36 @@ def _cast_finite(x: Array, ns: ModuleType, dtype: Any, dtype_str: str, name: str
     sources are checked, once, after the cast (the order that catches both).
     """
     floating = ns.isdtype(x.dtype, "real floating")
-    cast = x
-    if x.dtype != (np.dtype(dtype_str) if ns is np else dtype):
-        with np.errstate(over="ignore"):  # an overflow is reported below, as an error
-            cast = np.asarray(x, dtype=dtype_str) if ns is np else ns.astype(x, dtype)
-    if not floating or _all(ns, ns.isfinite(cast)):
-        return cast
+    if ns is np:
+        cast = x
+        if x.dtype != np.dtype(dtype_str):
+            with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+                cast = np.asarray(x, dtype=dtype_str)
+        if not floating or _all(np, np.isfinite(cast)):
+            return cast
+    else:
+        # Other libraries may cast lazily (Dask) or on other threads, where NumPy's
+        # overflow warnings cannot be silenced: check the source against the
+        # value that rounds to infinity, so the cast never overflows.
+        narrower = floating and ns.finfo(x.dtype).bits > ns.finfo(dtype).bits
+        if not floating or _all(ns, ns.abs(x) < _overflow_bound(dtype_str) if narrower
+                                else ns.isfinite(x)):
+            return x if x.dtype == dtype else ns.astype(x, dtype)
     if not _all(ns, ns.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values; all {what} must be finite")
     raise ValueError(
-        f"{name} holds values too large for {dtype_str} (|{name}| up to {_largest(ns, x):.3g}; "
-        f"{dtype_str} holds up to {np.finfo(dtype_str).max:.3g}): scale the {what}, or use "
-        "dtype='float64'"
+        f"{name} holds values too large for {dtype_str} (magnitudes up to "
+        f"{_largest(ns, x):.3g}; {dtype_str} holds at most {np.finfo(dtype_str).max:.3g}): "
+        f"scale the {what}, or use dtype='float64'"
     )
+
+
+def _overflow_bound(dtype: str) -> float:
+    """The smallest magnitude that rounds to infinity in ``dtype`` (2**128 - 2**103
+    for float32): halfway above the largest finite value, whose odd mantissa
+    rounds up."""
+    info = np.finfo(dtype)
+    return float(info.max) + 2.0 ** (info.maxexp - info.nmant - 2)
 
 
 def overflow_message(where: str, dtype: str, **arrays: Any) -> str:
@@ -219,7 +236,8 @@ def overflow_message(where: str, dtype: str, **arrays: Any) -> str:
     sizes = []
     for name, t in arrays.items():
         try:
-            sizes.append(f"|{name}| up to {_largest(np, _numeric_host(to_numpy(t), name)):.3g}")
+            big = _largest(np, _numeric_host(to_numpy(t), name))
+            sizes.append(f"{name} up to {big:.3g} in magnitude")
         except (TypeError, ValueError):
             pass
     return (f"{where} failed: the loss overflows {dtype} on this data at the current weights "
@@ -379,13 +397,23 @@ def check_params(
             raise TypeError(f"params[{l - 1}] must be a (W, b) pair")
         W, b = pair
         for tname, t, shape in ((f"W{l}", W, w_shape), (f"b{l}", b, b_shape)):
-            s = tuple(t.shape) if hasattr(t, "shape") else np.shape(t)
+            s = tuple(t.shape) if hasattr(t, "shape") else _host_shape(t, tname)
             if tuple(s) != tuple(shape):
                 raise ValueError(
                     f"{tname} has shape {tuple(s)} but the network expects {tuple(shape)}"
                 )
         checked.append((W, b))
     return checked
+
+
+def _host_shape(t: Any, name: str) -> tuple[int, ...]:
+    try:
+        return np.shape(t)
+    except ValueError:
+        ragged = _ragged(t, name)
+        if ragged is None:
+            raise
+        raise ValueError(ragged) from None
 
 
 def as_param(t: Any, name: str, *, xp: ModuleType, device: Any, dtype: Any) -> Array:
