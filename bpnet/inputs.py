@@ -179,7 +179,16 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
 
 
 def _all(ns: ModuleType, cond: Array) -> bool:
-    return bool(to_numpy(ns.all(cond)))
+    # NumPy's own method: half the cost of np.all, which matters on small batches.
+    return bool(cond.all()) if ns is np else bool(to_numpy(ns.all(cond)))
+
+
+def _floating(ns: ModuleType, dtype: Any) -> bool:
+    # dtype.kind costs a tenth of np.isdtype (~1 us), paid on every call.
+    return dtype.kind == "f" if ns is np else ns.isdtype(dtype, "real floating")
+
+
+_ITEMSIZE = {"float32": 4, "float64": 8}
 
 
 def _largest(ns: ModuleType, x: Array) -> float:
@@ -195,14 +204,18 @@ def _cast_finite(x: Array, ns: ModuleType, dtype: Any, dtype_str: str, name: str
     Integers and booleans cannot overflow float32 or float64: only floating
     sources are checked, once, after the cast (the order that catches both).
     """
-    floating = ns.isdtype(x.dtype, "real floating")
+    floating = _floating(ns, x.dtype)
     if ns is np:
-        cast = x
-        if x.dtype != np.dtype(dtype_str):
-            with np.errstate(over="ignore"):  # an overflow is reported below, as an error
-                cast = np.asarray(x, dtype=dtype_str)
-        if not floating or _all(np, np.isfinite(cast)):
-            return cast
+        if floating and x.dtype.itemsize < _ITEMSIZE[dtype_str]:  # widening cannot overflow:
+            if _all(np, np.isfinite(x)):                          # check the smaller array
+                return np.asarray(x, dtype=dtype_str)
+        else:
+            cast = x
+            if x.dtype.name != dtype_str:
+                with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+                    cast = np.asarray(x, dtype=dtype_str)
+            if not floating or _all(np, np.isfinite(cast)):
+                return cast
     else:
         # Other libraries may cast lazily (Dask) or on other threads, where NumPy's
         # overflow warnings cannot be silenced: check the source against the
@@ -278,8 +291,9 @@ def as_input(
             f"{name} has {x.shape[1]} features but the network's input layer expects "
             f"{n_features}; X must have shape (n_samples, {n_features})"
         )
-    x = _cast_finite(x, ns, dtype, dtype_name(xp, dtype), name, "inputs")
-    return _to_backend(x, ns, xp, device, dtype, rows=True)
+    dtype_str = dtype_name(xp, dtype)
+    x = _cast_finite(x, ns, dtype, dtype_str, name, "inputs")
+    return to_backend(x, xp, device, dtype, dtype_str, rows=True)
 
 
 def _to_backend(
@@ -313,7 +327,7 @@ def as_targets(
             f"{name} must have one row per sample of X ({n_samples}), got shape "
             f"{tuple(y.shape)}"
         )
-    floating = ns.isdtype(y.dtype, "real floating")
+    floating = _floating(ns, y.dtype)
     kind = loss.targets
     if kind != "real" and floating and not _all(ns, ns.isfinite(y)):  # "real": after the cast
         raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
