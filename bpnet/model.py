@@ -486,7 +486,8 @@ class MLP:
         FloatingPointError
             When the loss or the weights become non-finite; the network, its
             optimizer state and its shuffling generator are left as they were
-            before the call.
+            before the call (as after any other error but KeyboardInterrupt,
+            which keeps the last completed step).
         """
         if optimizer == "lbfgs":
             raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
