@@ -11,12 +11,15 @@ here stays plain NumPy:
   for the logistic loss, which no linear classifier separates;
 * :func:`load_idx` and :func:`mnist`: IDX files such as MNIST or Fashion-MNIST
   that a user downloaded, plain or gzipped;
-* :func:`one_hot`, :func:`standardize`, :func:`pca_whiten`, :func:`train_test_split`.
+* :func:`one_hot`, :func:`standardize`, :func:`pca_whiten`, :func:`train_test_split`;
+* :func:`load`: any of them by name (``"digits"``, ``"xor"``, ``"times-table"``,
+  ``"moons"``, ``"spirals"``, ``"mnist"``), split as ``bpnet train`` uses it;
+  :func:`info` says what each is.  Names are the command line's, and ``_`` works
+  for ``-`` (``times_table``), as do the functions' names (``two_spirals``).
 """
 
 from __future__ import annotations
 
-import gzip
 import numbers
 import os
 from pathlib import Path
@@ -24,10 +27,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .idx import load_idx
+
 __all__ = [
     "DATASETS",
+    "DatasetInfo",
     "Split",
+    "dataset_name",
     "digits",
+    "info",
+    "load",
     "load_idx",
     "mnist",
     "moons",
@@ -40,18 +49,124 @@ __all__ = [
     "xor",
 ]
 
-#: Names of the built-in datasets (as the ``bpnet train --dataset`` option takes them).
-DATASETS: tuple[str, ...] = ("digits", "xor", "times-table", "moons", "spirals", "mnist")
-
-
 class Split(NamedTuple):
     """A train/test split; unpacks in scikit-learn's order
-    ``X_train, X_test, y_train, y_test``."""
+    ``X_train, X_test, y_train, y_test``.  From :func:`load`, ``X_test`` and
+    ``y_test`` are None for a data set with no held-out split."""
 
     X_train: np.ndarray
-    X_test: np.ndarray
+    X_test: np.ndarray | None
     y_train: np.ndarray
-    y_test: np.ndarray
+    y_test: np.ndarray | None
+
+
+class DatasetInfo(NamedTuple):
+    """What one data set of :func:`load` is: its ``name`` (as :func:`load` and
+    ``bpnet train --dataset`` take it), a ``description``, its ``targets``
+    (``"labels"``: integer classes, ``"sign"``: -1/+1, ``"real"``), the ``loss``
+    they call for, whether it has a ``held_out`` test set (else ``X_test`` is
+    None), and other names it answers to (``aliases``; ``_`` works for ``-``)."""
+
+    name: str
+    description: str
+    targets: str
+    loss: str
+    held_out: bool
+    aliases: tuple[str, ...] = ()
+
+
+_INFO = (
+    DatasetInfo("digits", "scikit-learn's 8x8 handwritten digits, 1,797 images, 10 classes, "
+                "standardized", "labels", "cross_entropy", True),
+    DatasetInfo("xor", "the four points of XOR, labels 0/1", "labels", "cross_entropy", False),
+    DatasetInfo("times-table", "i * j for i, j in 0..10 (121 rows), seed 000's regression",
+                "real", "mse", False),
+    DatasetInfo("moons", "400 points on two interleaving half circles, labels -1/+1", "sign",
+                "logistic", True),
+    DatasetInfo("spirals", "400 points on two interleaved spirals, labels -1/+1 (seed 004)",
+                "sign", "logistic", True, ("two-spirals",)),
+    DatasetInfo("mnist", "MNIST-style IDX files you downloaded (train and t10k), 784 pixels "
+                "in [0, 1]", "labels", "cross_entropy", True),
+)
+
+#: The built-in data sets by name, in the order ``bpnet train --help`` lists them.
+DATASETS: dict[str, DatasetInfo] = {d.name: d for d in _INFO}
+_ALIASES = {alias: d.name for d in _INFO for alias in d.aliases}
+
+#: Points in the moons and spirals data sets (train and test together).
+_POINTS = 400
+
+
+def dataset_name(name: str) -> str:
+    """The canonical name of a data set (``"times_table"`` -> ``"times-table"``,
+    ``"two_spirals"`` -> ``"spirals"``); a ``ValueError`` lists the known ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {type(name).__name__}")
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
+    return key
+
+
+def info(name: str) -> DatasetInfo:
+    """What data set ``name`` is (see :class:`DatasetInfo`)."""
+    return DATASETS[dataset_name(name)]
+
+
+def load(name: str, *, test_size: float | None = None, seed: int | None = 0,
+         data_dir: str | os.PathLike | None = None) -> Split:
+    """A built-in data set by name, as ``bpnet train --dataset NAME`` trains on it.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS` (or an alias: see :func:`dataset_name`).
+    test_size : float in (0, 1), optional
+        The held-out fraction for ``digits`` (stratified), ``moons`` and
+        ``spirals`` (fresh points from another seed); default 0.25.  ``xor`` and
+        ``times-table`` have no held-out split and ``mnist`` its own (``t10k``),
+        so they refuse it.
+    seed : int or None, default 0
+        Seed of the split (digits) or of the points (moons, spirals: the test
+        points use ``seed + 1``).
+    data_dir : path, optional
+        The directory of the IDX files, for ``mnist`` only.
+
+    Returns
+    -------
+    Split
+        ``X_train, X_test, y_train, y_test``; the test arrays are None where
+        :attr:`DatasetInfo.held_out` is False.  Targets are as
+        :attr:`DatasetInfo.targets` says: int64 labels, float64 ±1, or float64.
+    """
+    key = dataset_name(name)
+    if test_size is not None and key in ("xor", "times-table", "mnist"):
+        why = "its own t10k test set" if key == "mnist" else "no held-out split"
+        raise ValueError(f"dataset {key!r} has {why}; test_size does not apply to it")
+    fraction = 0.25 if test_size is None else _check_fraction(test_size)
+    if data_dir is not None and key != "mnist":
+        raise ValueError(f"data_dir is for 'mnist' only, not {key!r}")
+    if key == "digits":
+        return digits(test_size=fraction, seed=seed)
+    if key == "mnist":
+        if data_dir is None:
+            raise ValueError("dataset 'mnist' reads IDX files you downloaded: pass data_dir="
+                             "the directory holding train-images-idx3-ubyte[.gz] and the rest")
+        X_train, y_train = mnist(data_dir, "train")
+        X_test, y_test = mnist(data_dir, "t10k")
+        return Split(X_train, X_test, y_train, y_test)
+    if key == "xor":
+        X, y = xor()
+        return Split(X, None, y.astype(np.int64), None)
+    if key == "times-table":
+        X, y = times_table()
+        return Split(X, None, y, None)
+    make = moons if key == "moons" else two_spirals
+    n_test = max(2, round(_POINTS * fraction))
+    X, y = make(_POINTS - n_test, seed=seed)
+    X_test, y_test = make(n_test, seed=None if seed is None else seed + 1)
+    return Split(X, X_test, y, y_test)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -66,6 +181,13 @@ def _check_seed(seed: Any) -> int | None:
     if seed is not None:
         _check_int("seed", seed, 0)
     return seed
+
+
+def _check_fraction(test_size: Any) -> float:
+    if (isinstance(test_size, bool) or not isinstance(test_size, numbers.Real)
+            or not 0 < test_size < 1):
+        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    return float(test_size)
 
 
 def _check_noise(noise: Any) -> float:
@@ -324,9 +446,7 @@ def train_test_split(X: Any, y: Any, *, test_size: float = 0.25, seed: int | Non
     X, y = np.asarray(X), np.asarray(y)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}")
-    if (isinstance(test_size, bool) or not isinstance(test_size, numbers.Real)
-            or not 0 < test_size < 1):
-        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    test_size = _check_fraction(test_size)
     rng = np.random.default_rng(_check_seed(seed))
     n = X.shape[0]
     if stratify and y.ndim == 1:
@@ -398,71 +518,7 @@ def digits(*, test_size: float = 0.25, standardize: bool = True, whiten: bool = 
     return Split(X_train, X_test, split.y_train, split.y_test)
 
 
-# --- IDX files (MNIST and friends) ----------------------------------------------------
-
-# type code -> big-endian dtype, as the IDX format defines them
-_IDX_TYPES: dict[int, str] = {
-    0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8",
-}
-
-
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{str(path)!r} is not a readable IDX file: {exc}") from None
-
-
-def load_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (the format of MNIST), plain or gzip-compressed.
-
-    The header is two zero bytes, a type code (0x08 unsigned byte, 0x09 signed
-    byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the number of
-    dimensions, then each dimension as a big-endian uint32; the data follow in
-    C order, big-endian.  Compression is detected from the content, not the name.
-
-    Returns
-    -------
-    ndarray
-        Of the file's shape, in native byte order.
-
-    Raises
-    ------
-    FileNotFoundError
-        When there is no file at ``path``.
-    ValueError
-        For a bad header, or a data size that does not match the header
-        (truncated or trailing bytes).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no IDX file at {str(path)!r}")
-    raw = _read_bytes(path)
-    name = repr(str(path))
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{name} is not an IDX file: it does not start with the magic "
-                         "bytes 00 00")
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_TYPES:
-        raise ValueError(f"{name} has unknown IDX type code 0x{code:02x}; expected one of "
-                         + ", ".join(f"0x{c:02x}" for c in _IDX_TYPES))
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise ValueError(f"{name} has a truncated IDX header")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"{name} holds {len(raw) - header} bytes of data but its header announces shape "
-            f"{dims} of {dtype.name} ({expected} bytes): the file is truncated or corrupt"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))
+# --- MNIST and friends (IDX files: bpnet.idx) ----------------------------------------
 
 
 def _find(directory: Path, stem: str) -> Path:

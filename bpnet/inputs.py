@@ -17,7 +17,16 @@ from typing import Any
 import numpy as np
 
 from ._typing import Array
-from .backend import array_library, backend_name, detach, device_of, dtype_name, lazy, to_numpy
+from .backend import (
+    array_library,
+    backend_name,
+    detach,
+    device_of,
+    dtype_name,
+    lazy,
+    to_device,
+    to_numpy,
+)
 from .backend.transfer import to_backend
 
 
@@ -98,11 +107,47 @@ def check_same_source(**arrays: Any) -> None:
         seen[name] = (backend, dev)
 
 
+def _ragged(x: Any, name: str) -> str | None:
+    """What makes a nested sequence ragged, or None when that is not the problem."""
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence) or not x:
+        return None
+    lengths = [len(row) if isinstance(row, Sequence) and not isinstance(row, (str, bytes))
+               else None for row in x]
+    for i, n in enumerate(lengths):
+        if n != lengths[0]:
+            def show(m: int | None) -> str:
+                return "a single value" if m is None else f"{m} value{'s' * (m != 1)}"
+            return (f"{name} is a ragged nested sequence: row 0 holds {show(lengths[0])} but row "
+                    f"{i} holds {show(n)}; every row must have the same number of values")
+    return None
+
+
+def _nullable_as_float(x: Any) -> np.ndarray | None:
+    """Tables of pandas' nullable dtypes (``Float64``, ``Int64``, ``boolean``),
+    which NumPy sees as objects, as float64 with missing values as NaN (what
+    scikit-learn's ``check_array`` does); None for anything else."""
+    to_numpy = getattr(x, "to_numpy", None)
+    dtypes = getattr(x, "dtypes", None)
+    dtypes = list(dtypes) if hasattr(dtypes, "tolist") else [getattr(x, "dtype", None)]
+    if to_numpy is None or not all(getattr(d, "kind", "O") in ("b", "i", "u", "f") for d in dtypes):
+        return None
+    try:
+        return np.asarray(to_numpy(dtype=np.float64, na_value=np.nan))
+    except (TypeError, ValueError):
+        return None
+
+
 def _numeric_host(x: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:
+        ragged = _ragged(x, name)
+        if ragged is not None:
+            raise ValueError(ragged) from None
         raise TypeError(f"{name} must be a numeric array, could not convert it: {exc}") from None
+    if arr.dtype == object:
+        converted = _nullable_as_float(x)
+        arr = arr if converted is None else converted
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -134,7 +179,84 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
 
 
 def _all(ns: ModuleType, cond: Array) -> bool:
-    return bool(to_numpy(ns.all(cond)))
+    # NumPy's own method: half the cost of np.all, which matters on small batches.
+    return bool(cond.all()) if ns is np else bool(to_numpy(ns.all(cond)))
+
+
+def _floating(ns: ModuleType, dtype: Any) -> bool:
+    # dtype.kind costs a tenth of np.isdtype (~1 us), paid on every call.
+    return dtype.kind == "f" if ns is np else ns.isdtype(dtype, "real floating")
+
+
+_ITEMSIZE = {"float32": 4, "float64": 8}
+
+
+def _largest(ns: ModuleType, x: Array) -> float:
+    return float(to_numpy(ns.max(ns.abs(x))))
+
+
+def _cast_finite(x: Array, ns: ModuleType, dtype: Any, dtype_str: str, name: str,
+                 what: str) -> Array:
+    """``x`` (checked with ``ns``) cast to ``dtype``, refused when the cast result
+    holds NaN or infinity: the source did (``what`` names its entries), or a
+    finite value overflowed the dtype (1e39 in float32).
+
+    Integers and booleans cannot overflow float32 or float64: only floating
+    sources are checked, once, after the cast (the order that catches both).
+    """
+    floating = _floating(ns, x.dtype)
+    if ns is np:
+        if floating and x.dtype.itemsize < _ITEMSIZE[dtype_str]:  # widening cannot overflow:
+            if _all(np, np.isfinite(x)):                          # check the smaller array
+                return np.asarray(x, dtype=dtype_str)
+        else:
+            cast = x
+            if x.dtype.name != dtype_str:
+                with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+                    cast = np.asarray(x, dtype=dtype_str)
+            if not floating or _all(np, np.isfinite(cast)):
+                return cast
+    else:
+        # Other libraries may cast lazily (Dask) or on other threads, where NumPy's
+        # overflow warnings cannot be silenced: check the source against the
+        # value that rounds to infinity, so the cast never overflows.
+        narrower = floating and ns.finfo(x.dtype).bits > ns.finfo(dtype).bits
+        if not floating or _all(ns, ns.abs(x) < _overflow_bound(dtype_str) if narrower
+                                else ns.isfinite(x)):
+            return x if x.dtype == dtype else ns.astype(x, dtype)
+    if not _all(ns, ns.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values; all {what} must be finite")
+    raise ValueError(
+        f"{name} holds values too large for {dtype_str} (magnitudes up to "
+        f"{_largest(ns, x):.3g}; {dtype_str} holds at most {np.finfo(dtype_str).max:.3g}): "
+        f"scale the {what}, or use dtype='float64'"
+    )
+
+
+def _overflow_bound(dtype: str) -> float:
+    """The smallest magnitude that rounds to infinity in ``dtype`` (2**128 - 2**103
+    for float32): halfway above the largest finite value, whose odd mantissa
+    rounds up."""
+    info = np.finfo(dtype)
+    return float(info.max) + 2.0 ** (info.maxexp - info.nmant - 2)
+
+
+def overflow_message(where: str, dtype: str, **arrays: Any) -> str:
+    """Why training on finite data of ``dtype`` overflowed although the
+    weights did not: the data is too large (an mse loss squares the errors),
+    not the learning rate too high.  ``arrays`` (``X=..., Y=...``) are named with their largest
+    magnitudes."""
+    sizes = []
+    for name, t in arrays.items():
+        try:
+            big = _largest(np, _numeric_host(to_numpy(t), name))
+            sizes.append(f"{name} up to {big:.3g} in magnitude")
+        except (TypeError, ValueError):
+            pass
+    return (f"{where} failed: the loss overflows {dtype} on this data at the current weights "
+            f"and at freshly initialised ones ({', '.join(sizes)}): the data is too large for "
+            f"{dtype}, not the learning rate too high. Scale the data (e.g. "
+            "bpnet.data.standardize) or use dtype='float64'; the network is left as it was.")
 
 
 def as_input(
@@ -153,7 +275,11 @@ def as_input(
     """
     x, ns = _source(X, name, backend, xp)
     if x.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for a single feature)" if x.ndim == 1 else ""
+        hint = ""
+        if x.ndim == 1 and n_features == 1:
+            hint = f" (use {name}.reshape(-1, 1) for samples of a single feature)"
+        elif x.ndim == 1 and x.shape[0] == n_features:
+            hint = f" (use {name}.reshape(1, -1) for a single sample of {n_features} features)"
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_features={n_features}), got shape "
             f"{tuple(x.shape)}{hint}"
@@ -165,9 +291,9 @@ def as_input(
             f"{name} has {x.shape[1]} features but the network's input layer expects "
             f"{n_features}; X must have shape (n_samples, {n_features})"
         )
-    if ns.isdtype(x.dtype, "real floating") and not _all(ns, ns.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values; all inputs must be finite")
-    return _to_backend(x, ns, xp, device, dtype, rows=True)
+    dtype_str = dtype_name(xp, dtype)
+    x = _cast_finite(x, ns, dtype, dtype_str, name, "inputs")
+    return to_backend(x, xp, device, dtype, dtype_str, rows=True)
 
 
 def _to_backend(
@@ -201,10 +327,10 @@ def as_targets(
             f"{name} must have one row per sample of X ({n_samples}), got shape "
             f"{tuple(y.shape)}"
         )
-    floating = ns.isdtype(y.dtype, "real floating")
-    if floating and not _all(ns, ns.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
+    floating = _floating(ns, y.dtype)
     kind = loss.targets
+    if kind != "real" and floating and not _all(ns, ns.isfinite(y)):  # "real": after the cast
+        raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
     if kind == "labels" and y.ndim == 1:
         if floating and not _all(ns, y == ns.round(y)):
             raise ValueError(
@@ -214,7 +340,7 @@ def as_targets(
         if not _all(ns, (y >= 0) & (y < k)):
             raise ValueError(
                 f"{name} holds class labels outside [0, {k}); the output layer has {k} "
-                f"units, so labels must be integers 0..{k - 1}"
+                f"units, so labels must be integers from 0 to {k - 1}"
             )
         y_int = ns.astype(y, ns.int64 if ns is np else _int_dtype(ns))
         classes = ns.arange(k, dtype=y_int.dtype, device=device_of(y_int))
@@ -237,6 +363,8 @@ def as_targets(
                 f"expected shape (n_samples, {k})"
             )
         _check_values(y, ns, kind, loss.name, name, k)
+        if kind == "real":
+            y = _cast_finite(y, ns, dtype, dtype_name(xp, dtype), name, "targets")
     return _to_backend(y, ns, xp, device, dtype, rows=True)
 
 
@@ -283,7 +411,7 @@ def check_params(
             raise TypeError(f"params[{l - 1}] must be a (W, b) pair")
         W, b = pair
         for tname, t, shape in ((f"W{l}", W, w_shape), (f"b{l}", b, b_shape)):
-            s = tuple(t.shape) if hasattr(t, "shape") else np.shape(t)
+            s = tuple(t.shape) if hasattr(t, "shape") else _host_shape(t, tname)
             if tuple(s) != tuple(shape):
                 raise ValueError(
                     f"{tname} has shape {tuple(s)} but the network expects {tuple(shape)}"
@@ -292,33 +420,57 @@ def check_params(
     return checked
 
 
+def _host_shape(t: Any, name: str) -> tuple[int, ...]:
+    try:
+        return np.shape(t)
+    except ValueError:
+        ragged = _ragged(t, name)
+        if ragged is None:
+            raise
+        raise ValueError(ragged) from None
+
+
 def as_param(t: Any, name: str, *, xp: ModuleType, device: Any, dtype: Any) -> Array:
-    """One parameter tensor (already shape-checked by :func:`check_params`) as an
-    array of ``xp`` on ``device`` in ``dtype``.
+    """One parameter tensor (already shape-checked by :func:`check_params`) as a
+    new array of ``xp`` on ``device`` in ``dtype``: never the caller's array (a
+    NumPy array is copied, a torch tensor detached and copied), so that changing
+    it later, or its autograd flag, cannot reach the network.
 
     Raises
     ------
     TypeError
         Not real numbers.
     ValueError
-        NaN or infinite values.
+        NaN or infinite values, or values too large for ``dtype``.
     """
     arr = t
     kind = array_library(t)
     own = kind not in (None, "numpy") and kind == backend_name(xp)
     if kind not in (None, "numpy") and not own:
         arr = to_numpy(t)  # another library's array: through the host, once
+    dtype_str = dtype_name(xp, dtype)
     if own:
+        arr = detach(arr)
         if not xp.isdtype(arr.dtype, ("real floating", "integral")):
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if not _all(xp, xp.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return _to_backend(arr, xp, xp, device, dtype)
-    host = _numeric_host(arr, name)
-    if not np.all(np.isfinite(host)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return _to_backend(np.ascontiguousarray(host, dtype=dtype_name(xp, dtype)), np, xp, device,
-                       dtype)
+        cast = _cast_finite(arr, xp, dtype, dtype_str, name, "weights")
+        return to_device(xp.astype(cast, dtype, copy=True) if cast is arr else cast, device)
+    source = _numeric_host(arr, name)
+    host = _cast_finite(source, np, dtype, dtype_str, name, "weights")
+    if host is source or np.may_share_memory(host, source) or not host.flags.c_contiguous:
+        host = np.array(host, order="C", copy=True)  # never the caller's memory
+    return _to_backend(host, np, xp, device, dtype)
+
+
+def check_output_units(loss: str, n_outputs: int) -> None:
+    """Refuse a loss that cannot learn with ``n_outputs`` units."""
+    if loss == "cross_entropy" and n_outputs < 2:
+        raise ValueError(
+            "loss 'cross_entropy' needs at least 2 output units: a softmax over one unit is "
+            "always 1, so its loss and gradient would always be 0. For two classes with one "
+            "output unit use loss='binary_cross_entropy' (targets 0/1) or loss='logistic' "
+            "(targets -1/+1); or give the output layer one unit per class"
+        )
 
 
 # --- scalar options --------------------------------------------------------------------

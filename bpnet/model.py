@@ -12,7 +12,6 @@ private state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -42,24 +41,11 @@ from .losses import get_loss, output_activation
 from .params import Layout, init_params_host
 from .train import loop
 from .train.lbfgs import fit_lbfgs
-from .train.loop import History, Run
+from .train.loop import History, Kept, Run, finite_loss, state_key
 from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
 from .train.step import make_step
 
 __all__ = ["MLP"]
-
-
-@dataclass
-class _Kept:
-    """Optimizer state kept on a network between calls (see :meth:`MLP.partial_fit`).
-
-    ``key`` is the optimizer's key and the parameter structure its state has:
-    a state continues only under the same optimizer settings.
-    """
-
-    key: tuple
-    opt_state: Any
-    rng: np.random.Generator | None
 
 
 def _given(scope: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +104,7 @@ class MLP:
         hidden_act = get_activation(activation)
         loss_obj = get_loss(loss)
         out_act = _output(loss_obj, output_activation)
+        v.check_output_units(loss_obj.name, sizes[-1])
         self.seed = v.check_seed(seed)
         xp = get_namespace(backend)
         self.dtype = resolve_dtype(xp, dtype)
@@ -130,10 +117,14 @@ class MLP:
         self.output_activation = output_activation or loss_obj.default_output
         self._arch = Arch((hidden_act,) * (len(sizes) - 2), out_act, loss_obj)
         self._layout = Layout.from_sizes(sizes)
-        inits = [hidden_act.init] * (len(sizes) - 2) + ["glorot"]
-        host = init_params_host(sizes, inits, self.seed)
-        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in host]
-        self._optimizer_state: _Kept | None = None
+        self._params = self._initial_params()
+        self._optimizer_state: Kept | None = None
+
+    def _initial_params(self) -> Params:
+        """The seeded initial weights, on the backend."""
+        inits = [act.init for act in self._arch.hidden] + ["glorot"]
+        host = init_params_host(self.layer_sizes, inits, self.seed)
+        return [(self._to_backend(W), self._to_backend(b)) for W, b in host]
 
     # -- configuration ---------------------------------------------------------
     @property
@@ -204,7 +195,13 @@ class MLP:
         ------
         ValueError, TypeError
             Wrong number of layers, wrong shapes, non-numeric or non-finite
-            values.  The old parameters are kept.
+            values, or values that overflow the network's dtype (1e39 in a
+            float32 network).  The old parameters are kept.
+
+        Notes
+        -----
+        The network keeps copies: changing the arrays afterwards does not change
+        it, and torch tensors are detached (no autograd graph is recorded).
         """
         pairs = v.check_params(params, self._layout.shapes)
         kw = {"xp": self.xp, "device": self.device, "dtype": self.dtype}
@@ -430,7 +427,7 @@ class MLP:
                                    publish=self._publish)
         finally:  # also after an exception: the run holds what the loop kept
             self._params = step.unpack(run.params)
-            self._optimizer_state = _Kept(_state_key(opt, step), run.opt_state, run.rng)
+            self._optimizer_state = Kept(state_key(opt, step), run.opt_state, run.rng)
 
     def _fit_lbfgs(self, x: Array, y: Array, val: Any, opts: FitOptions,
                    history: History) -> History:
@@ -477,7 +474,8 @@ class MLP:
         FloatingPointError
             When the loss or the weights become non-finite; the network, its
             optimizer state and its shuffling generator are left as they were
-            before the call.
+            before the call (as after any other error but KeyboardInterrupt,
+            which keeps the last completed step).
         """
         if optimizer == "lbfgs":
             raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
@@ -488,11 +486,11 @@ class MLP:
         batch = n if opts.batch_size is None else min(opts.batch_size, n)
         step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp,
                          batch_size=batch)
-        key = _state_key(opt, step)
+        key = state_key(opt, step)
         kept = self._optimizer_state
         packed = step.pack(self._params)
         if kept is None or kept.key != key:
-            kept = _Kept(key, step.init(packed), None)
+            kept = Kept(key, step.init(packed), None)
         # The kept generator continues unless this call has a seed of its own; a
         # failed call puts its state back.
         kept_rng = kept.rng if kept.rng is not None else np.random.default_rng(self.seed)
@@ -507,16 +505,22 @@ class MLP:
 
         def commit() -> None:
             self._params = step.unpack(run.params)
-            self._optimizer_state = _Kept(key, run.opt_state, run.rng if continues else kept_rng)
+            self._optimizer_state = Kept(key, run.opt_state, run.rng if continues else kept_rng)
 
         try:
             value = loop.one_epoch(step, run, step.data(x, y, batch), n, opts.batch_size,
                                    opts.resolved_lr)
-        except FloatingPointError:
-            kept_rng.bit_generator.state = rng_state
+        except KeyboardInterrupt:
+            commit()  # an interrupt keeps the last completed step; other errors keep nothing
             raise
-        except BaseException:
-            commit()  # an interrupt keeps the last completed step
+        except BaseException as exc:
+            kept_rng.bit_generator.state = rng_state
+            # Nothing was committed; say whether the data, not the step size, is to blame.
+            if isinstance(exc, FloatingPointError) and all(
+                    not finite_loss(p, x, y, self.arch, opts.alpha, self.xp)
+                    for p in (self._params, self._initial_params())):
+                raise FloatingPointError(v.overflow_message("partial_fit", self.dtype_name,
+                                                             X=X, Y=Y)) from None
             raise
         commit()
         return value
@@ -528,7 +532,8 @@ class MLP:
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write configuration and weights to an ``.npz`` file, atomically (a
-        temporary file in the same directory, then a rename).
+        temporary file in the same directory, then a rename).  A replaced file
+        keeps its permissions; a new one gets those the umask allows.
 
         Raises
         ------
@@ -556,19 +561,33 @@ class MLP:
         FileNotFoundError
             When ``path`` does not exist.
         ValueError
-            When the file is not a bpnet model (truncated, foreign, newer format).
+            When the file is not a bpnet model (truncated, corrupt, foreign, a
+            newer format, a configuration or weights bpnet cannot use); see
+            :mod:`bpnet.serialization` for what is checked before anything is
+            read, and how much memory a file can make this take.
+        ImportError, RuntimeError
+            When the file's backend (unless overridden) is not installed, or has
+            no device here.
         """
-        config, params = serialization.read(path)
+        if backend is not None or dtype is not None:  # the caller's mistakes, named as such
+            xp = get_namespace("numpy" if backend is None else backend)
+            if dtype is not None:
+                resolve_dtype(xp, dtype)
+        stored = serialization.read(path)
+        config = dict(stored.config)
         if backend is not None:
             config["backend"] = backend
         if dtype is not None:
             config["dtype"] = dtype
         try:
             net = cls(**config, device=device)
-            net.set_params(params)
-        except (TypeError, KeyError) as exc:
-            raise ValueError(
-                f"{str(path)!r} holds an invalid bpnet configuration: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds a configuration bpnet cannot build: "
+                             f"{exc}") from None
+        try:
+            net.set_params(stored.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds weights bpnet cannot use: {exc}") from None
         return net
 
     # -- pickling ----------------------------------------------------------------------
@@ -595,12 +614,6 @@ class MLP:
 MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
 MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
     "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
-
-
-def _state_key(opt: Any, step: Any) -> tuple:
-    """What an optimizer state is valid for: the optimizer's settings and the
-    structure of its arrays (one flat vector, or a tree)."""
-    return (opt.key, step.flat)
 
 
 def _output(loss: Any, name: str | None) -> Activation:

@@ -96,7 +96,7 @@ def test_train_lbfgs_with_early_stopping_options(capsys):
         (["train", "--save", "/no/such/dir/m.npz"], "does not exist"),
         (["train", "--plot", "/no/such/dir/c.png"], "does not exist"),
         (["train", "--validation-fraction", "1.5"], "validation-fraction"),
-        (["train", "--test-size", "2"], "test_size"),
+        (["train", "--test-size", "2"], "--test-size must be a fraction in (0, 1)"),
         (["gradcheck", "--layers", "5"], "at least an input and an output"),
         (["gradcheck", "--loss", "hinge"], "unknown loss"),
         (["frobnicate"], "invalid choice"),
@@ -153,7 +153,7 @@ def test_bench_unavailable_is_one_line(monkeypatch, capsys):
 
 def test_other_commands_do_not_import_bench(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "bpnet.bench", None)  # importing it would fail
-    code, _, _ = run(["gradcheck", "--layers", "2,1"], capsys)
+    code, _, _ = run(["gradcheck", "--layers", "2,2"], capsys)
     assert code == 0
 
 

@@ -212,3 +212,99 @@ def test_mnist_errors(tmp_path):
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8), compress=True)
     with pytest.raises(ValueError, match="6 images but 5 labels"):
         data.mnist(tmp_path)
+
+
+def test_load_idx_corrupt_gzip_is_a_clear_error(tmp_path):
+    raw = gzip.compress(write_idx(tmp_path / "a", np.arange(50, dtype=np.uint8)).read_bytes())
+    for name, content in {
+        "flipped": raw[:12] + bytes([raw[12] ^ 0xFF]) + raw[13:],  # deflate data damaged
+        "garbage": b"\x1f\x8b\x08\x00" + b"not deflate at all" * 4,  # zlib.error before
+        "crc": raw[:-8] + bytes(8),  # right data, wrong CRC and length
+    }.items():
+        path = tmp_path / f"{name}.gz"
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match="not a readable gzip-compressed IDX file"):
+            data.load_idx(path)
+
+
+@pytest.mark.parametrize("dims", [(2**32 - 1,) * 3, (2**31, 2**31, 4), (65536, 65536, 65536)])
+def test_load_idx_dimensions_that_overflow_int64_are_refused(tmp_path, dims):
+    # np.prod of these wraps around int64 (to 0 for the last two), so a size
+    # check done in NumPy integers would pass 0 bytes of data.
+    path = tmp_path / "huge"
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + np.array(dims, dtype=">u4").tobytes())
+    with pytest.raises(ValueError, match=r"holds 0 bytes of data but its header announces"):
+        data.load_idx(path)
+
+
+def test_load_idx_reads_no_more_than_the_header_announces(tmp_path):
+    # A gzip stream far longer than its header says is refused once the announced
+    # size is read, without inflating the rest.
+    header = bytes([0, 0, 0x08, 1]) + np.array([4], dtype=">u4").tobytes()
+    path = tmp_path / "long.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + bytes(4))
+        for _ in range(64):
+            fh.write(bytes(1 << 20))
+    with pytest.raises(ValueError, match="4 or more bytes of data"):
+        data.load_idx(path)
+
+
+# --- data sets by name --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,canonical", [
+    ("times-table", "times-table"), ("times_table", "times-table"), ("TIMES_TABLE", "times-table"),
+    ("spirals", "spirals"), ("two_spirals", "spirals"), ("two-spirals", "spirals"),
+    ("xor", "xor"), ("moons", "moons"), ("digits", "digits"), ("mnist", "mnist"),
+])
+def test_dataset_names_and_aliases(name, canonical):
+    assert data.dataset_name(name) == canonical
+    assert data.info(name).name == canonical and canonical in data.DATASETS
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown dataset 'spiral'; expected one of: digits, "
+                                         "xor, times-table, moons, spirals, mnist"):
+        data.load("spiral")
+    with pytest.raises(TypeError, match="string"):
+        data.info(3)
+
+
+def test_load_returns_what_the_functions_do():
+    X, y = data.times_table()
+    s = data.load("times_table")
+    np.testing.assert_array_equal(s.X_train, X)
+    np.testing.assert_array_equal(s.y_train, y)
+    assert s.X_test is None and s.y_test is None and not data.info("times-table").held_out
+    X_train, X_test, _, y_test = data.load("two_spirals", test_size=0.5, seed=3)
+    np.testing.assert_array_equal(X_train, data.two_spirals(200, seed=3)[0])
+    np.testing.assert_array_equal(X_test, data.two_spirals(200, seed=4)[0])
+    assert set(np.unique(y_test)) == {-1.0, 1.0} and data.info("spirals").targets == "sign"
+    xor = data.load("xor")
+    assert xor.y_train.dtype == np.int64 and data.info("xor").loss == "cross_entropy"
+
+
+def test_load_digits_and_mnist_by_name(tmp_path):
+    pytest.importorskip("sklearn")
+    s = data.load("digits", test_size=0.2)
+    ref = data.digits(test_size=0.2)
+    np.testing.assert_array_equal(s.X_test, ref.X_test)
+    write_mnist(tmp_path, "train", n=8)
+    write_mnist(tmp_path, "t10k", n=3)
+    m = data.load("mnist", data_dir=tmp_path)
+    assert m.X_train.shape == (8, 16) and m.X_test.shape == (3, 16)
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    ("xor", {"test_size": 0.3}, "'xor' has no held-out split; test_size does not apply"),
+    ("times-table", {"test_size": 0.3}, "no held-out split"),
+    ("mnist", {"test_size": 0.3}, "its own t10k test set"),
+    ("moons", {"test_size": -0.1}, r"test_size must be a fraction in \(0, 1\), got -0.1"),
+    ("spirals", {"test_size": 1.0}, r"fraction in \(0, 1\)"),
+    ("moons", {"data_dir": "."}, "data_dir is for 'mnist' only"),
+    ("mnist", {}, "pass data_dir="),
+])
+def test_load_refuses_what_does_not_apply(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load(name, **kwargs)

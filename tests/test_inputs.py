@@ -56,7 +56,10 @@ def test_bad_configuration(kwargs, match):
         (np.array([["a", "b", "c"]]), TypeError, "real numbers"),
         (np.array([[1.0, np.nan, 0.0]]), ValueError, "NaN"),
         (np.array([[1.0, np.inf, 0.0]]), ValueError, "infinite"),
-        ([[1, 2], [3]], TypeError, "numeric"),
+        ([[1, 2], [3]], ValueError, "ragged nested sequence: row 0 holds 2 values but row 1 "
+         "holds 1 value"),
+        ([[1, 2], 3], ValueError, "row 1 holds a single value"),
+        ([{"a": 1}], TypeError, "real numbers"),
     ],
 )
 def test_bad_X(net, X, exc, match):
@@ -75,7 +78,7 @@ def test_bad_X(net, X, exc, match):
         ("logistic", [1, 0, -1], "-1, \\+1"),
         ("binary_cross_entropy", [0, 1, 2], "\\[0, 1\\]"),
         ("mse", np.ones((3, 3)), "3 columns.*2 outputs"),
-        ("mse", [1.0, np.nan, 2.0], "NaN"),
+        ("mse", [[1.0, 0], [np.nan, 0], [2.0, 0]], "NaN"),
     ],
 )
 def test_bad_targets(loss, Y, match):

@@ -70,5 +70,5 @@ def test_the_command_line_takes_its_help_from_the_schema(capsys):
 
     assert main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "Nesterov's momentum" in out and "Default: 40." in out  # the command's own epochs
+    assert "Nesterov's momentum" in out and "Default: per dataset" in out  # the recipes' epochs
     assert "``" not in out  # docstring markup is stripped

@@ -42,12 +42,23 @@ import numpy as np
 
 from .. import kernels
 from .._typing import Array, Params
-from ..backend import host_scalars, lazy
+from ..backend import host_scalars, lazy, to_numpy
 from ..optim import scheduled_lr
 from .options import FitOptions
 from .step import Step
 
-__all__ = ["History", "Run", "batches", "epoch", "fit_epochs", "nonfinite_probe", "one_epoch"]
+__all__ = [
+    "History",
+    "Kept",
+    "Run",
+    "batches",
+    "epoch",
+    "finite_loss",
+    "fit_epochs",
+    "nonfinite_probe",
+    "one_epoch",
+    "state_key",
+]
 
 
 @dataclass
@@ -127,6 +138,35 @@ class Run:
     params: Any
     opt_state: Any
     rng: np.random.Generator | None
+
+
+@dataclass
+class Kept:
+    """Optimizer state kept on a network between calls (see :meth:`MLP.partial_fit`).
+
+    ``key`` (:func:`state_key`) is what the state is valid for: it continues only
+    under the same optimizer settings and parameter structure.
+    """
+
+    key: tuple
+    opt_state: Any
+    rng: np.random.Generator | None
+
+
+def state_key(opt: Any, step: Step) -> tuple:
+    """What an optimizer state is valid for: the optimizer's settings and the
+    structure of its arrays (one flat vector, or a tree)."""
+    return (opt.key, step.flat)
+
+
+def finite_loss(params: Params, x: Array, y: Array, arch: Any, alpha: float,
+                xp: Any) -> bool:
+    """Whether the loss at ``params`` is finite (a host read).  Used after a failure
+    only: when it is not, even at freshly initialised weights, the data
+    overflowed the dtype, not a step."""
+    with np.errstate(all="ignore"):  # a probe: its overflow is the answer, not news
+        value = kernels.loss_value(params, x, y, arch, alpha=alpha, xp=xp)
+        return bool(np.isfinite(float(to_numpy(lazy.materialize(xp, value)[0]))))
 
 
 class Monitor:

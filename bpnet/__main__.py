@@ -1,0 +1,8 @@
+"""``python -m bpnet``: the ``bpnet`` command (see :mod:`bpnet.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
