@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # CuPy imports without a GPU: its detection and device-free code paths get tested.
 EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
-.PHONY: all venv test demo lint bench bench-smoke clean
+.PHONY: all venv test demo lint bench bench-smoke gpu-check clean
 
 all: test
 
@@ -38,6 +38,11 @@ bench-smoke: venv
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-columns=median,iqr,rounds --benchmark-sort=name
+
+# On a machine with a CUDA device: the GPU tests, a sync-debug epoch, step timings
+# against torch, the batch sweep against NumPy (< 5 min); one JSON, one table.
+gpu-check: venv
+	$(PY) -m benchmarks.gpu_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info
