@@ -1,8 +1,13 @@
-# bpnet: `make test` and `make demo` each set everything up on a fresh clone.
+# bpnet: `make demo` and `make test` each set everything up on a fresh clone.
+# `make demo` installs what the demo needs (NumPy, array-api-compat, SciPy,
+# scikit-learn, tqdm, threadpoolctl: ~300 MB); `make test` adds the test tools and
+# the optional backends.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.demo-$(HASH)
+TEST_STAMP := $(VENV)/.test-$(HASH)
 
 # Test extras: the optional backends that install on a CPU-only machine.
 # torch==2.13.0 is pinned so pip takes the CPU build (an unpinned torch pulls CUDA).
@@ -13,15 +18,21 @@ EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distrib
 
 all: test
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[train]"
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q $(EXTRAS_TEST) || echo "note: optional test backends not installed; their tests will skip"
 	$(PY) -m pip install -q cupy-cuda12x || echo "note: CuPy not installed; its device-free tests will skip"
-	touch $(STAMP)
+	touch $@
 
-venv: $(STAMP)
+venv: $(TEST_STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check bpnet tests benchmarks examples
@@ -29,7 +40,7 @@ lint: venv
 test: venv lint
 	$(PY) -m pytest -q tests
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
 
 # The benchmarks run once each as tests (no timing), so CI sees they still work.
