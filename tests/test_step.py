@@ -125,15 +125,17 @@ def test_the_step_is_one_function_of_its_arguments(rng):
         np.testing.assert_allclose(b, b0, rtol=1e-13)
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("opt", [SGD(momentum=0.9), Adam()])
-def test_jax_compiles_the_whole_step_once_and_pads_the_last_batch(rng, opt, jax_x64,
+def test_jax_compiles_the_whole_step_once_and_pads_the_last_batch(rng, opt, shuffle, jax_x64,
                                                                    monkeypatch):
     pytest.importorskip("jax")
     # the module (bpnet.train.step, the attribute, is the function of that name)
     step_module = importlib.import_module("bpnet.train.step")
 
     X, labels = blobs(rng, n=30)  # batches of 8: three full ones and one of 6
-    kw = {"optimizer": opt.name, "epochs": 3, "batch_size": 8, "lr": 0.05, "alpha": 0.01}
+    kw = {"optimizer": opt.name, "epochs": 3, "batch_size": 8, "lr": 0.05, "alpha": 0.01,
+          "shuffle": shuffle}
     nets = {b: bpnet.MLP([4, 6, 3], activation="relu", loss="cross_entropy", backend=b,
                          dtype="float64", seed=1) for b in ("numpy", "jax")}
     held = nets["jax"].params
@@ -149,6 +151,7 @@ def test_jax_compiles_the_whole_step_once_and_pads_the_last_batch(rng, opt, jax_
     for a, b in zip(nets["jax"].params, nets["numpy"].params, strict=True):
         np.testing.assert_allclose(np.asarray(a[0]), b[0], rtol=1e-11, atol=1e-14)
     extra = {"optimizer": "sgd", "momentum": 0.9} if opt.name == "sgd" else {}
-    nets["jax"].partial_fit(X, labels, batch_size=8, lr=0.05, alpha=0.01, **extra)
+    nets["jax"].partial_fit(X, labels, batch_size=8, lr=0.05, alpha=0.01, shuffle=shuffle,
+                            **extra)
     assert len(traced) == 1  # partial_fit reuses what fit compiled
     np.asarray(held[0][0])  # what the caller held is still there (nothing donated)

@@ -47,6 +47,7 @@ from ..ops import PORTABLE, Ops
 __all__ = [
     "compile_step",
     "compiles",
+    "dynamic_rows",
     "fast_paths_enabled",
     "flat_updates",
     "fori_loop",
@@ -155,6 +156,14 @@ def fori_loop(xp: ModuleType) -> Callable[..., Any]:
     import jax
 
     return jax.lax.fori_loop
+
+
+def dynamic_rows(xp: ModuleType) -> Callable[[Array, Any, int], Array]:
+    """``rows(x, lo, size)``: ``x[lo:lo + size]`` for a ``lo`` traced by the compiler
+    (``jax.lax.dynamic_slice_in_dim``; the standard's slices need static bounds)."""
+    import jax
+
+    return lambda x, lo, size: jax.lax.dynamic_slice_in_dim(x, lo, size, axis=0)
 
 
 def compile_step(xp: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any] | None:

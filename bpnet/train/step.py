@@ -158,6 +158,11 @@ class Step:
         """A fresh optimizer state for packed parameters."""
         return self.opt.init(packed, self.xp)
 
+    def probe(self, packed: Any) -> Array:
+        """A 0-d array that is 0 when every parameter is finite and NaN otherwise
+        (``0 * inf`` and ``0 * nan`` are NaN)."""
+        return _probe(self.leaves(packed), self.xp)
+
     def copy(self, packed: Any, opt_state: Any) -> tuple[Any, Any]:
         """(parameters, state) that later steps leave alone: themselves, since this
         step never writes into its inputs."""
@@ -279,6 +284,14 @@ class InplaceStep(Step):
         return packed, opt_state, value
 
 
+def _probe(leaves: Sequence[Array], xp: ModuleType) -> Array:
+    total = None
+    for t in leaves:
+        s = xp.sum(t)
+        total = s if total is None else total + s
+    return total * 0.0
+
+
 def _copy_state(state: Any, xp: ModuleType) -> Any:
     """A copy of an optimizer state's arrays (flat vectors or trees)."""
     if state is None:
@@ -315,22 +328,34 @@ class CompiledStep(Step):
     batch_size: int = 0
     compiled: Any = None
 
+    def init(self, packed: Any) -> Any:
+        # one compiled call instead of one dispatch per array
+        return _compiled_helpers(self.opt, self.xp)[0](packed)
+
+    def probe(self, packed: Any) -> Array:
+        return _compiled_helpers(self.opt, self.xp)[1](packed)
+
     def data(self, x: Array, y: Array, batch_size: int) -> Any:
         xp, n = self.xp, x.shape[0]
         pad = -n % self.batch_size
         if pad:
             x = xp.concat([x, xp.zeros((pad, *x.shape[1:]), dtype=x.dtype, device=device_of(x))])
             y = xp.concat([y, xp.zeros((pad, *y.shape[1:]), dtype=y.dtype, device=device_of(y))])
-        return x, y, n
+        # the rows in order, for epochs that do not shuffle: on the device once
+        in_order = xp.arange(x.shape[0], device=device_of(x))
+        return x, y, n, in_order
 
     def epoch(self, run: Any, data: Any, order: np.ndarray | None,
               bounds: Sequence[tuple[int, int]], lr: float) -> Array:
-        x, y, n = data
-        rows = np.arange(n) if order is None else order
-        rows = np.concatenate([rows, np.zeros(x.shape[0] - n, dtype=rows.dtype)])
-        idx = self.xp.asarray(rows, device=device_of(x))  # the epoch's one transfer in
-        run.params, run.opt_state, total = self.compiled(run.params, run.opt_state, x, y, idx,
-                                                         n, lr, len(bounds))
+        x, y, n, idx = data
+        compiled = self.compiled
+        if order is not None:
+            rows = np.concatenate([order, np.zeros(x.shape[0] - n, dtype=order.dtype)])
+            idx = self.xp.asarray(rows, device=device_of(x))  # the epoch's one transfer in
+            compiled = _compiled(self.arch, self.opt, self.alpha, self.xp, self.batch_size,
+                                 shuffled=True)
+        run.params, run.opt_state, total = compiled(run.params, run.opt_state, x, y, idx, n, lr,
+                                                    len(bounds))
         return total
 
     def __call__(self, packed: Any, opt_state: Any, batch: Any,
@@ -343,16 +368,27 @@ class CompiledStep(Step):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_size: int) -> Any:
+def _compiled_helpers(opt: Optimizer, xp: ModuleType) -> tuple[Any, Any]:
+    """Compiled ``opt.init`` and finiteness probe: each one dispatch."""
+    return (fast.compile_step(xp, lambda packed: opt.init(packed, xp)),
+            fast.compile_step(xp, lambda packed: _probe(
+                [t for pair in packed for t in pair], xp)))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_size: int,
+              shuffled: bool = False) -> Any:
     """The compiled epoch of one architecture, optimizer and batch size, kept across
     fits so that a ``partial_fit`` per epoch compiles once (per data-set shape).
 
     ``epoch(params, opt_state, x, y, idx, n, lr, n_batches)`` runs batches
     ``0..n_batches-1``, batch ``i`` being rows ``idx[i B:(i + 1) B]`` of the
-    padded data, of which those before sample ``n`` are real, and returns the
-    new parameters and state with the sum of the batch losses times their sizes.
+    padded data (``shuffled``; else rows ``i B:(i + 1) B``, sliced: no gather),
+    of which those before sample ``n`` are real, and returns the new parameters
+    and state with the sum of the batch losses times their sizes.
     """
     loop = fast.fori_loop(xp)
+    rows_at = fast.dynamic_rows(xp)
 
     def epoch(params: Params, opt_state: Any, x: Array, y: Array, idx: Array, n: Any,
               lr: Any, n_batches: Any) -> tuple[Params, Any, Array]:
@@ -361,12 +397,15 @@ def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_si
         def one(i: Any, carry: Any) -> Any:
             params, opt_state, total = carry
             lo = i * batch_size
-            rows = xp.take(idx, lo + arange)
+            if shuffled:
+                rows = xp.take(idx, lo + arange)
+                xb, yb = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0)
+            else:  # measured 80 against 104 us a step on a 64-128-10 net at batch 64
+                xb, yb = rows_at(x, lo, batch_size), rows_at(y, lo, batch_size)
             real = xp.minimum(n - lo, batch_size)
             w = xp.astype(arange < real, x.dtype)[:, None] / real  # padding weighs nothing
-            params, opt_state, value = step(
-                params, opt_state, xp.take(x, rows, axis=0), xp.take(y, rows, axis=0), lr,
-                arch=arch, opt=opt, alpha=alpha, xp=xp, w=w, n=real)
+            params, opt_state, value = step(params, opt_state, xb, yb, lr, arch=arch, opt=opt,
+                                            alpha=alpha, xp=xp, w=w, n=real)
             return params, opt_state, total + value * real
 
         zero = xp.zeros((), dtype=x.dtype, device=device_of(x))
