@@ -224,7 +224,7 @@ class MLP:
             activation=self.activation,
             loss=self.loss,
             output_activation=self.output_activation,
-            backend=self.backend if backend is None else backend,
+            backend=self.xp if backend is None else backend,  # a generic namespace has no name
             device=(self.device if same_backend else None) if device is None else device,
             dtype=self.dtype_name if dtype is None else dtype,
             seed=self.seed,

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..activations import get_activation
 from ..backend import array_library, device_of, from_host, is_host_array, threads, to_numpy
+from ..backend.select import namespace_of
 from ..model import MLP
 from . import _engine as engine
 from ._validation import InvalidParameterError, Settings, check_params
@@ -243,9 +244,9 @@ class BaseMLP(BaseEstimator):
 
     def _net_settings(self, X: Any, inputs: Inputs, s: Settings) -> tuple[Any, Any, str]:
         if inputs.backend is not None:
-            floating32 = array_api_compat.array_namespace(X).float32
-            return inputs.backend, inputs.device, s.dtype or (
-                "float32" if X.dtype == floating32 else "float64")
+            xp = namespace_of(X)  # the namespace: a generic one has no name to pass
+            return xp, inputs.device, s.dtype or (
+                "float32" if X.dtype == xp.float32 else "float64")
         return self.backend, self.device, s.dtype or (
             "float32" if X.dtype == np.float32 else "float64")
 
@@ -324,7 +325,7 @@ class BaseMLP(BaseEstimator):
             # scikit-learn continues with the new activation: so does a new network
             # holding the old weights (the fitted one stays until the fit succeeds)
             twin = MLP(net.layer_sizes, activation=s.activation, loss=net.loss,
-                       backend=net.backend, device=net.device, dtype=net.dtype_name, seed=0)
+                       backend=net.xp, device=net.device, dtype=net.dtype_name, seed=0)
             twin.set_params(net.params)
             return twin
         return net
@@ -546,14 +547,14 @@ class BaseMLP(BaseEstimator):
         """``metric`` (see :mod:`._metrics`) computed where ``y_pred`` lives; ``y``
         and ``sample_weight`` of another library or device are moved there
         explicitly, never through an implicit conversion."""
-        xp = array_api_compat.array_namespace(y_pred)
+        xp = namespace_of(y_pred)  # bpnet's: its Dask namespace makes chunks like y_pred's
         device = device_of(y_pred)
 
         def there(a: Any) -> Any:
             if a is None:
                 return None
             if (array_api_compat.is_array_api_obj(a) and not isinstance(a, np.ndarray)
-                    and array_api_compat.array_namespace(a) is xp and device_of(a) == device):
+                    and namespace_of(a) is xp and device_of(a) == device):
                 return a
             return xp.asarray(to_numpy(a), device=device)  # explicit: host -> device
 
