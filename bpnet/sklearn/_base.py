@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..activations import get_activation
 from ..backend import array_library, device_of, from_host, is_host_array, threads, to_numpy
-from ..backend.select import namespace_of
+from ..backend.select import namespace_of, on_device
 from ..model import MLP
 from . import _engine as engine
 from ._validation import InvalidParameterError, Settings, check_params
@@ -285,7 +285,7 @@ class BaseMLP(BaseEstimator):
         n = Y.shape[0]
         split = self._split(Y, s, rs) if s.early_stopping and s.stochastic else None
         batch = n if not s.stochastic else min(200 if s.batch_size is None else s.batch_size, n)
-        with threads.policy(net.xp, net.layer_sizes, batch):
+        with threads.policy(net.xp, net.layer_sizes, batch), on_device(net.xp, net.device):
             x, y_dev = engine.to_device(net, X, Y)  # the fit's one transfer
             if s.solver == "lbfgs":
                 params, progress = self._fit_lbfgs(net, params, x, y_dev, s, progress)
@@ -558,14 +558,15 @@ class BaseMLP(BaseEstimator):
                 return a
             return xp.asarray(to_numpy(a), device=device)  # explicit: host -> device
 
-        y_true, w = there(y), there(sample_weight)
-        if w is not None:
-            w = xp.astype(w, xp.float64)
-        if y_true.dtype != y_pred.dtype:
-            y_true = xp.astype(y_true, y_pred.dtype)
-        if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
-            y_true = xp.reshape(y_true, (-1,))
-        return float(metric(y_true, y_pred, w, xp=xp))
+        with on_device(xp, device):  # CuPy: the metric's arrays on the predictions' GPU
+            y_true, w = there(y), there(sample_weight)
+            if w is not None:
+                w = xp.astype(w, xp.float64)
+            if y_true.dtype != y_pred.dtype:
+                y_true = xp.astype(y_true, y_pred.dtype)
+            if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
+                y_true = xp.reshape(y_true, (-1,))
+            return float(metric(y_true, y_pred, w, xp=xp))
 
     # -- pickling: the optimizer state travels as host arrays -----------------------------
     def __getstate__(self) -> dict[str, Any]:
