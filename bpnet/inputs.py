@@ -27,6 +27,7 @@ from .backend import (
     to_device,
     to_numpy,
 )
+from .backend.select import GENERIC, namespace_of
 from .backend.transfer import to_backend
 
 
@@ -157,9 +158,12 @@ def _numeric_host(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, ModuleType]:
-    """(array, namespace to check it with): backend arrays stay where they are,
-    everything else becomes a host NumPy array.
+def _source(x: Any, name: str, backend: str, xp: ModuleType,
+            device: Any) -> tuple[Any, ModuleType]:
+    """(array, namespace to check it with): backend arrays are moved to ``device``
+    (where the checks then run: a CuPy kernel runs on the current device, the
+    network's, and may not read another GPU's memory), everything else becomes
+    a host NumPy array.
 
     A Dask array is persisted and its chunk sizes made known here, so that the
     checks and the training step that follow read computed chunks instead of
@@ -167,15 +171,23 @@ def _source(x: Any, name: str, backend: str, xp: ModuleType) -> tuple[Any, Modul
     """
     kind = array_library(x)
     if kind is not None and kind != "numpy":
-        if kind != backend:
+        if kind != backend or (kind == GENERIC and namespace_of(x) is not xp):
+            what = kind if kind != GENERIC else _library(namespace_of(x))
+            runs = _library(xp)
             raise TypeError(
-                f"{name} is a {kind} array but this network runs on {backend}; pass a "
-                f"NumPy array or a {backend} array"
+                f"{name} is a {what} array but this network runs on {runs}; pass a "
+                f"NumPy array or a {runs} array"
             )
         if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-        return lazy.known_rows(detach(x)), xp
+        return lazy.known_rows(to_device(detach(x), device)), xp
     return _numeric_host(x, name), np
+
+
+def _library(xp: ModuleType) -> str:
+    """A namespace's name for messages (``generic`` ones have no bpnet name)."""
+    name = backend_name(xp)
+    return name if name != GENERIC else f"{getattr(xp, '__name__', repr(xp))} (generic)"
 
 
 def _all(ns: ModuleType, cond: Array) -> bool:
@@ -273,7 +285,7 @@ def as_input(
     ValueError
         Not 2-D, empty, wrong number of features, or holding NaN/inf.
     """
-    x, ns = _source(X, name, backend, xp)
+    x, ns = _source(X, name, backend, xp, device)
     if x.ndim != 2:
         hint = ""
         if x.ndim == 1 and n_features == 1:
@@ -320,7 +332,7 @@ def as_targets(
         Wrong length or shape, NaN/inf, or values the loss cannot take (labels
         outside [0, k), logistic targets not in {-1, +1}, BCE targets outside [0, 1]).
     """
-    y, ns = _source(Y, name, backend, xp)
+    y, ns = _source(Y, name, backend, xp, device)
     k = n_outputs
     if y.ndim not in (1, 2) or y.shape[0] != n_samples:
         raise ValueError(
@@ -445,7 +457,8 @@ def as_param(t: Any, name: str, *, xp: ModuleType, device: Any, dtype: Any) -> A
     """
     arr = t
     kind = array_library(t)
-    own = kind not in (None, "numpy") and kind == backend_name(xp)
+    own = kind not in (None, "numpy") and kind == backend_name(xp) and (
+        kind != GENERIC or namespace_of(t) is xp)
     if kind not in (None, "numpy") and not own:
         arr = to_numpy(t)  # another library's array: through the host, once
     dtype_str = dtype_name(xp, dtype)

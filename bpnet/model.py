@@ -11,7 +11,9 @@ private state.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +34,7 @@ from .backend import (
     get_namespace,
     host_scalars,
     lazy,
+    on_device,
     resolve_dtype,
     threads,
     to_numpy,
@@ -46,6 +49,18 @@ from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydo
 from .train.step import make_step
 
 __all__ = ["MLP"]
+
+
+def _on_device(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` run with the network's device current (:func:`bpnet.backend.on_device`):
+    on CuPy every array a kernel or optimizer creates lands on the current GPU."""
+
+    @functools.wraps(method)
+    def on_the_device(self: MLP, *args: Any, **kwargs: Any) -> Any:
+        with on_device(self.xp, self.device):
+            return method(self, *args, **kwargs)
+
+    return on_the_device
 
 
 def _given(scope: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +135,7 @@ class MLP:
         self._params = self._initial_params()
         self._optimizer_state: Kept | None = None
 
+    @_on_device
     def _initial_params(self) -> Params:
         """The seeded initial weights, on the backend."""
         inits = [act.init for act in self._arch.hidden] + ["glorot"]
@@ -182,6 +198,7 @@ class MLP:
         """``[(W_1, b_1), ..., (W_L, b_L)]`` as arrays of the backend, on its device."""
         return list(self._params)
 
+    @_on_device
     def set_params(self, params: Any) -> None:
         """Replace every parameter.
 
@@ -212,6 +229,7 @@ class MLP:
         return from_host(self.xp, np.ascontiguousarray(host, dtype=self.dtype_name),
                          self.device)
 
+    @_on_device
     def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
 
@@ -224,7 +242,7 @@ class MLP:
             activation=self.activation,
             loss=self.loss,
             output_activation=self.output_activation,
-            backend=self.backend if backend is None else backend,
+            backend=self.xp if backend is None else backend,  # a generic namespace has no name
             device=(self.device if same_backend else None) if device is None else device,
             dtype=self.dtype_name if dtype is None else dtype,
             seed=self.seed,
@@ -259,6 +277,7 @@ class MLP:
         return x, lazy.match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
     # -- computation -----------------------------------------------------------------
+    @_on_device
     def loss_and_grad(
         self, X: Any, Y: Any, *, alpha: float = 0.0
     ) -> tuple[float, list[tuple[Array, Array]]]:
@@ -286,6 +305,7 @@ class MLP:
         value, grads = lazy.materialize_step(self.xp, value, grads)  # Dask: one compute
         return float(to_numpy(value)), grads
 
+    @_on_device
     def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
         """Mean loss on (X, Y), one forward pass."""
         alpha = v.check_nonnegative("alpha", alpha)
@@ -293,6 +313,7 @@ class MLP:
         value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
         return float(to_numpy(lazy.materialize(self.xp, value)[0]))
 
+    @_on_device
     def numerical_grad(
         self, X: Any, Y: Any, eps: float | None = None, *, alpha: float = 0.0
     ) -> list[tuple[Array, Array]]:
@@ -312,6 +333,7 @@ class MLP:
         grads = numerical_grad(self._params, x, y, self.arch, alpha=alpha, eps=eps, xp=self.xp)
         return lazy.materialize_step(self.xp, None, grads)[1]
 
+    @_on_device
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
@@ -323,6 +345,7 @@ class MLP:
         # store as the caller likes (the dask-ml convention).
         return kernels.predict(self._params, x, self.arch, xp=self.xp)
 
+    @_on_device
     def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss on (X, Y), and ``accuracy`` for classification losses.
 
@@ -352,6 +375,7 @@ class MLP:
         return out
 
     # -- training ----------------------------------------------------------------------
+    @_on_device
     def fit(
         self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
         lr: float | None = None, epochs: int = 200, batch_size: int | None = None,
@@ -440,6 +464,7 @@ class MLP:
         finally:
             self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
 
+    @_on_device
     def partial_fit(
         self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
@@ -530,6 +555,7 @@ class MLP:
         self._optimizer_state = None
 
     # -- persistence ---------------------------------------------------------------------
+    @_on_device
     def save(self, path: str | os.PathLike) -> None:
         """Write configuration and weights to an ``.npz`` file, atomically (a
         temporary file in the same directory, then a rename).  A replaced file

@@ -3,9 +3,10 @@ host copy, data moved once per fit, scikit-learn's metrics in any namespace.
 
 CuPy arrays and CUDA tensors refuse :func:`numpy.asarray`, which
 scikit-learn's metrics call.  :mod:`tests.guarded` stands in for them on the
-CPU: bpnet cannot train on a Guarded array (it is no library bpnet knows), so
-the score path is tested with predictions that are Guarded, and end to end on
-array-api-strict's ``device1``, whose arrays refuse the host just as well.
+CPU: here the score path is tested with predictions that are Guarded, and end
+to end on array-api-strict's ``device1``, whose arrays refuse the host just as
+well; ``tests/test_guarded.py`` trains the estimators on Guarded arrays (a
+generic backend) and ``tests/test_dask_chunks.py`` on Guarded Dask chunks.
 """
 
 from __future__ import annotations

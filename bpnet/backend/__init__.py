@@ -9,15 +9,18 @@ alias?), it asks a function here.
   install hints, dtypes and devices;
 - :mod:`~bpnet.backend.transfer`: moving arrays between the host and a device,
   and waiting for a device;
-- :mod:`~bpnet.backend.lazy`: Dask's row chunks, persisting, one compute per step;
+- :mod:`~bpnet.backend.lazy`: Dask's row chunks, persisting, one compute per step,
+  chunks of any library (:class:`Chunks`: a Dask array's device);
 - :mod:`~bpnet.backend.fast`: every backend-specific fast path, behind one
   switch (``BPNET_PORTABLE=1`` turns them all off);
 - :mod:`~bpnet.backend.threads`: the BLAS thread policy for NumPy.
 """
 
+from .lazy import Chunks
 from .select import (
     BACKENDS,
     DTYPES,
+    GENERIC,
     array_library,
     backend_name,
     check_device,
@@ -29,6 +32,8 @@ from .select import (
     get_namespace,
     is_host_array,
     is_writeable,
+    namespace_of,
+    on_device,
     resolve_backend,
     resolve_dtype,
 )
@@ -46,6 +51,8 @@ from .transfer import (
 __all__ = [
     "BACKENDS",
     "DTYPES",
+    "GENERIC",
+    "Chunks",
     "array_library",
     "backend_name",
     "check_device",
@@ -62,6 +69,8 @@ __all__ = [
     "host_scalars",
     "is_host_array",
     "is_writeable",
+    "namespace_of",
+    "on_device",
     "resolve_backend",
     "resolve_dtype",
     "synchronize",

@@ -43,6 +43,7 @@ import array_api_compat
 from .. import kernels
 from .._typing import Arch, Array, Params
 from ..ops import PORTABLE, Ops
+from . import lazy
 
 __all__ = [
     "compile_step",
@@ -106,7 +107,7 @@ def flat_updates(xp: ModuleType) -> bool:
     (eager backends, fast paths enabled) rather than one tensor at a time."""
     if not fast_paths_enabled():
         return False
-    return not (array_api_compat.is_jax_namespace(xp) or array_api_compat.is_dask_namespace(xp))
+    return not (array_api_compat.is_jax_namespace(xp) or lazy.is_lazy(xp))
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""Dask: data sets as row chunks, persisted; one compute per step.
+"""Dask: data sets as row chunks, persisted; one compute per step; any chunk type.
 
 A Dask network's gradient is the sum over row chunks of ``a.T @ delta``, so
 data sets are laid out in whole rows per chunk and persisted (computed once,
@@ -10,11 +10,23 @@ growing over all the steps before it.
 
 Every function here passes non-Dask arrays through unchanged, so callers need
 not ask which backend they hold.
+
+The chunks need not be NumPy arrays: Dask computes on any array library that
+takes part in NumPy's dispatch protocols (``__array_function__``), CuPy's
+among them (one worker per GPU under ``dask_cuda.LocalCUDACluster``).  bpnet
+calls the library of a Dask array's chunks its *device* (:class:`Chunks`;
+``"cpu"`` for NumPy chunks, as array-api-compat says), and the Dask namespace
+bpnet computes with (:func:`namespace`) is array-api-compat's with creation
+functions that honour it: ``xp.ones(shape, device=device_of(x))`` makes chunks
+of ``x``'s library, so weights, optimizer state, index vectors and every other
+array bpnet creates follow the data's chunk type.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -22,29 +34,179 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
+    "Chunks",
     "as_rows",
+    "chunk_namespace",
+    "device_of",
+    "from_host",
     "is_lazy",
     "known_rows",
     "match_rows",
     "materialize",
     "materialize_step",
+    "namespace",
     "persist",
     "rewrap",
+    "to_chunks",
 ]
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The device of a Dask array whose chunks are not NumPy arrays: the Array API
+    namespace of its chunks (``array_api_compat.cupy`` for CuPy chunks).
+
+    Attributes
+    ----------
+    xp : namespace
+        What ``array_api_compat.array_namespace`` gives for a chunk.
+    """
+
+    xp: Any
+
+    def __repr__(self) -> str:
+        return f"Chunks({getattr(self.xp, '__name__', self.xp)})"
+
+
+def chunk_namespace(device: Any) -> Any:
+    """The namespace of the chunks that ``device`` (None, ``"cpu"`` or a
+    :class:`Chunks`) stands for: NumPy for None and ``"cpu"``."""
+    return device.xp if isinstance(device, Chunks) else np
+
+
+def device_of(x: Any) -> Any:
+    """The device of a Dask array: ``"cpu"`` for NumPy chunks (array-api-compat's
+    answer), else the :class:`Chunks` of its chunks' library, read off its meta."""
+    meta = x._meta
+    if isinstance(meta, np.ndarray):
+        return "cpu"
+    try:
+        return Chunks(array_api_compat.array_namespace(meta))
+    except TypeError:  # a chunk type outside the standard
+        return array_api_compat.device(x)
 
 
 def is_lazy(xp: ModuleType) -> bool:
     """Whether ``xp`` builds graphs that must be computed (Dask)."""
-    return bool(array_api_compat.is_dask_namespace(xp))
+    return xp is _NAMESPACE.get("xp") or bool(array_api_compat.is_dask_namespace(xp))
 
 
-def as_rows(xp: ModuleType, x: Any, dtype: Any) -> Any:
-    """A data set (N, ...) as a Dask array of whole rows, persisted.
+#: bpnet's Dask namespace, made on first use (importing Dask is slow).
+_NAMESPACE: dict[str, ModuleType] = {}
+
+#: Creation functions that take a shape and build each chunk from the meta.
+_FROM_META = ("empty", "ones", "zeros", "full")
+#: Creation functions whose result follows an array's chunks.
+_LIKE = ("empty_like", "ones_like", "zeros_like", "full_like")
+
+
+def namespace() -> ModuleType:
+    """The Dask namespace bpnet computes with: array-api-compat's, whose creation
+    functions (``asarray``, ``arange``, ``zeros``, ``ones_like``...) make chunks of
+    the library a :class:`Chunks` given as ``device=`` stands for (NumPy chunks
+    for None and ``"cpu"``, exactly array-api-compat's functions then)."""
+    if "xp" not in _NAMESPACE:
+        import array_api_compat.dask.array as compat
+
+        xp = ModuleType("bpnet.backend.lazy.dask", "array-api-compat's Dask namespace, with "
+                        "creation functions that honour a chunk type given as device=")
+        for name, value in vars(compat).items():
+            if not name.startswith("__") or name in ("__array_api_version__",
+                                                      "__array_namespace_info__"):
+                setattr(xp, name, value)
+        for name in (*_FROM_META, *_LIKE, "arange", "eye", "linspace"):
+            setattr(xp, name, _creation(name, getattr(compat, name)))
+        xp.asarray = functools.partial(_asarray, compat)
+        _NAMESPACE["xp"] = xp
+    return _NAMESPACE["xp"]
+
+
+def _creation(name: str, f: Any) -> Any:
+    def create(*args: Any, device: Any = None, **kwargs: Any) -> Any:
+        if not isinstance(device, Chunks):
+            return f(*args, device=device, **kwargs)
+        made = f(*args, **kwargs)  # NumPy chunks: a graph, nothing computed
+        if name in _LIKE or name not in (*_FROM_META, "arange"):
+            return to_chunks(made, device)
+        import dask.array as da
+
+        meta = _meta(device.xp, made.ndim, made.dtype)
+        rest = {k: v for k, v in kwargs.items() if k != "dtype"}
+        if name == "arange":
+            return da.arange(*args, **rest, dtype=made.dtype, like=meta)
+        return getattr(da, name)(*args, **rest, dtype=made.dtype, meta=meta)
+
+    create.__name__ = name
+    create.__doc__ = f.__doc__
+    return create
+
+
+def _asarray(compat: ModuleType, obj: Any, /, *, dtype: Any = None, device: Any = None,
+             copy: bool | None = None) -> Any:
+    """array-api-compat's ``asarray``; with a :class:`Chunks` device, host data
+    is uploaded into one chunk of that library, and Dask arrays of NumPy chunks
+    have their chunks uploaded."""
+    if not isinstance(device, Chunks):
+        return compat.asarray(obj, dtype=dtype, device=device, copy=copy)
+    if array_api_compat.is_dask_array(obj):
+        return to_chunks(compat.asarray(obj, dtype=dtype, copy=copy), device)
+    import dask.array as da
+
+    cxp = device.xp
+    chunk = cxp.asarray(obj, dtype=dtype, copy=copy)  # the upload (a no-op for its own)
+    return da.from_array(chunk, chunks=-1, name=False)
+
+
+def _meta(cxp: Any, ndim: int, dtype: Any) -> Any:
+    """An empty array of ``cxp`` (Dask's meta: the type and dtype of the chunks)."""
+    return cxp.empty((0,) * ndim, dtype=dtype)
+
+
+def to_chunks(x: Any, device: Any) -> Any:
+    """The Dask array ``x`` with chunks of the library ``device`` stands for.
+
+    NumPy chunks are uploaded chunk by chunk on the workers (NumPy data mixes
+    with any library, as host data does everywhere in bpnet); chunks of
+    another library are refused rather than copied through the host.
+
+    Raises
+    ------
+    ValueError
+        For chunks of a library other than NumPy and ``device``'s.
+    """
+    have = device_of(x)
+    if have == device or (device is None and have == "cpu"):
+        return x
+    if have != "cpu":
+        raise ValueError(
+            f"a Dask array with chunks of {have!r} cannot become one with chunks of "
+            f"{device!r} without a trip through the host; create the network on the "
+            "data's chunk type (device=bpnet.backend.device_of(X)) or convert the chunks "
+            "yourself")
+    cxp = chunk_namespace(device)
+    return x.map_blocks(cxp.asarray, dtype=x.dtype, meta=_meta(cxp, x.ndim, x.dtype))
+
+
+def from_host(host: np.ndarray, device: Any) -> Any:
+    """A host array as a single-chunk Dask array on ``device`` (chunks of its
+    library: the upload happens here, once)."""
+    import dask.array as da
+
+    if not isinstance(device, Chunks):
+        return da.from_array(host, chunks=-1)
+    # name=False: hashing a device chunk to name it would read it back
+    return da.from_array(device.xp.asarray(host), chunks=-1, name=False)
+
+
+def as_rows(xp: ModuleType, x: Any, dtype: Any, device: Any = None) -> Any:
+    """A data set (N, ...) as a Dask array of whole rows on ``device``, persisted.
 
     A host array is cut into chunks of about ``dask.config["array.chunk-size"]``
     bytes (128 MiB unless configured); a Dask array keeps its row chunks and has
-    its column chunks merged.  Persisting computes the chunks once (on the
-    cluster's workers under ``dask.distributed``).
+    its column chunks merged.  Chunks become arrays of ``device``'s library
+    (:func:`to_chunks`: each NumPy chunk is uploaded by the worker that holds
+    it).  Persisting computes the chunks once (on the cluster's workers under
+    ``dask.distributed``).
 
     Parameters
     ----------
@@ -52,11 +214,18 @@ def as_rows(xp: ModuleType, x: Any, dtype: Any) -> Any:
         Dask's; any other namespace returns ``x`` unchanged.
     x : numpy.ndarray or dask array
     dtype : dtype of ``xp``
+    device : None, "cpu" or Chunks
 
     Returns
     -------
     dask array
         Same shape, ``dtype``, chunked only along axis 0.
+
+    Raises
+    ------
+    ValueError
+        For a Dask array whose chunks are of another library than NumPy and
+        ``device``'s.
     """
     if not is_lazy(xp):
         return x
@@ -69,7 +238,7 @@ def as_rows(xp: ModuleType, x: Any, dtype: Any) -> Any:
         x = x.rechunk((x.chunks[0], *whole))
         if x.dtype != dtype:
             x = x.astype(dtype)
-    return x.persist()
+    return to_chunks(x, device).persist()
 
 
 def known_rows(x: Any) -> Any:

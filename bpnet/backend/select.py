@@ -3,13 +3,23 @@
 User-facing names (``"numpy"``, ``"cupy"``, ``"torch"``, ``"jax"``, ``"dask"``,
 ``"array_api_strict"``, ``"auto"``) or modules become namespaces here, importing
 an optional backend only when it is asked for and saying which extra to install
-when it is missing.  Dtypes are resolved against the namespace (refusing
-float64 on JAX without its 64-bit mode rather than computing in float32), and
-devices are checked by making an array on them.
+when it is missing.  Any other namespace that follows the Array API standard
+(a module, or what an array's ``__array_namespace__`` returns) is accepted as
+it is, as backend ``"generic"``: bpnet then uses only the standard's functions
+on it, and moves its arrays to the host only through DLPack
+(:func:`bpnet.backend.transfer.to_numpy`).
+
+Dtypes are resolved against the namespace (refusing float64 on JAX without
+its 64-bit mode rather than computing in float32).  Devices are checked by
+making an array on them; a CuPy device's id is checked against the number of
+GPUs, and :func:`on_device` makes it the current one, because CuPy's creation
+functions put new arrays on the current device whatever ``device=`` says.  A
+Dask array's device is the library of its chunks (:class:`~bpnet.backend.lazy.Chunks`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -17,6 +27,8 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+
+from . import lazy
 
 __all__ = [
     "BACKENDS",
@@ -33,13 +45,23 @@ __all__ = [
     "get_namespace",
     "is_host_array",
     "is_writeable",
+    "namespace_of",
+    "on_device",
     "resolve_backend",
     "resolve_dtype",
 ]
 
 #: Backend names accepted by ``MLP(backend=...)``.  ``"auto"`` picks CuPy when a
-#: CUDA device answers, else NumPy.
+#: CUDA device answers, else NumPy.  A namespace of any other library that
+#: follows the standard is accepted as a module or object (backend ``"generic"``).
 BACKENDS: tuple[str, ...] = ("auto", "numpy", "array_api_strict", "cupy", "torch", "jax", "dask")
+
+#: The name of a backend that is a namespace bpnet does not know by name.
+GENERIC = "generic"
+
+#: What bpnet calls on a namespace: one that lacks any of these is no array library.
+_REQUIRED = ("asarray", "astype", "concat", "exp", "log", "matmul", "reshape", "stack", "sum",
+             "take", "zeros_like", "float32", "float64", "isdtype")
 
 #: Floating dtypes bpnet trains in.
 DTYPES: tuple[str, ...] = ("float32", "float64")
@@ -61,6 +83,8 @@ _SPECS: dict[str, _Spec] = {
     # jax.numpy implements the standard itself (JAX >= 0.4.32); array-api-compat hands
     # back this very module for JAX arrays.
     "jax": _Spec("jax", "jax.numpy", "pip install 'bpnet[jax]'"),
+    # array-api-compat's, behind bpnet's wrapper whose creation functions honour
+    # ``device=`` as the chunk type (see bpnet.backend.lazy.namespace)
     "dask": _Spec("dask.array", "array_api_compat.dask.array", "pip install 'bpnet[dask]'"),
 }
 
@@ -93,13 +117,14 @@ def _import_backend(name: str) -> ModuleType:
     spec = _SPECS[name]
     try:
         importlib.import_module(spec.package)
-        return importlib.import_module(spec.namespace)
+        xp = importlib.import_module(spec.namespace)
     except ImportError as exc:
         top = spec.package.split(".")[0]
         raise ImportError(
             f"backend {name!r} needs the {top!r} package, which is not installed (or "
             f"failed to import: {exc}); install it with: {spec.install}"
         ) from exc
+    return lazy.namespace() if name == "dask" else xp
 
 
 def _numpy_namespace() -> ModuleType:
@@ -115,10 +140,11 @@ def get_namespace(backend: str | ModuleType) -> ModuleType:
 
     Parameters
     ----------
-    backend : str or module
-        One of :data:`BACKENDS`, or an array module (``numpy``, ``cupy``,
+    backend : str, module or namespace
+        One of :data:`BACKENDS`, an array module (``numpy``, ``cupy``,
         ``torch``, ``jax.numpy``, ``dask.array``, ``array_api_strict``, an
-        ``array_api_compat`` namespace...).
+        ``array_api_compat`` namespace...), or the namespace of any other
+        library that follows the standard (returned as it is).
 
     Returns
     -------
@@ -128,18 +154,24 @@ def get_namespace(backend: str | ModuleType) -> ModuleType:
     Raises
     ------
     ValueError
-        For an unknown backend name.
+        For an unknown backend name, or a module that is no array namespace.
     ImportError
         When the backend's package is not installed (names the extra to install).
     RuntimeError
         For ``"cupy"`` when CuPy is installed but no CUDA device answers.
     """
-    if isinstance(backend, ModuleType):
-        return get_namespace(backend_name(backend))
     if not isinstance(backend, str):
-        raise TypeError(
-            f"backend must be a name (one of {', '.join(BACKENDS)}) or an array "
-            f"namespace module, got {type(backend).__name__}"
+        if not isinstance(backend, ModuleType) and not _looks_like_namespace(backend):
+            raise TypeError(
+                f"backend must be a name (one of {', '.join(BACKENDS)}) or an array "
+                f"namespace module, got {type(backend).__name__}"
+            )
+        name = backend_name(backend)
+        return backend if name == GENERIC else get_namespace(name)
+    if backend == GENERIC:
+        raise ValueError(
+            "backend 'generic' names no library: pass the namespace itself "
+            "(MLP(backend=xp), e.g. xp = array_api_compat.array_namespace(X))"
         )
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
@@ -159,9 +191,18 @@ def get_namespace(backend: str | ModuleType) -> ModuleType:
 
 
 def backend_name(xp: ModuleType) -> str:
-    """The bpnet name (``"numpy"``, ``"torch"``...) of a namespace or array module."""
+    """The bpnet name (``"numpy"``, ``"torch"``...) of a namespace or array module;
+    :data:`GENERIC` for a namespace of another library that follows the standard.
+
+    Raises
+    ------
+    ValueError
+        For a module or object that lacks the standard's functions.
+    """
     if xp is np or array_api_compat.is_numpy_namespace(xp):
         return "numpy"
+    if lazy.is_lazy(xp):
+        return "dask"
     checks = (
         ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
         ("cupy", array_api_compat.is_cupy_namespace),
@@ -172,15 +213,34 @@ def backend_name(xp: ModuleType) -> str:
     for name, check in checks:
         if check(xp):
             return name
-    raise ValueError(
-        f"unsupported array namespace {getattr(xp, '__name__', xp)!r}; expected one of "
-        f"numpy, array_api_strict, cupy, torch, jax, dask"
-    )
+    missing = [f for f in _REQUIRED if not hasattr(xp, f)]
+    if missing:
+        raise ValueError(
+            f"unsupported array namespace {getattr(xp, '__name__', xp)!r}: it lacks "
+            f"{', '.join(missing)} of the Array API standard; expected numpy, "
+            "array_api_strict, cupy, torch, jax, dask, or another library's namespace "
+            "that follows the standard"
+        )
+    return GENERIC
+
+
+def _looks_like_namespace(obj: Any) -> bool:
+    # A namespace need not be a module (array-api-compat accepts any object
+    # that __array_namespace__ returns).
+    return hasattr(obj, "__array_api_version__") or all(hasattr(obj, f) for f in _REQUIRED)
+
+
+def namespace_of(*arrays: Any) -> ModuleType:
+    """bpnet's namespace for arrays of one library (see :func:`get_namespace`):
+    array-api-compat's, but bpnet's own Dask wrapper, whose creation functions
+    honour a chunk type given as ``device=``."""
+    return get_namespace(array_api_compat.array_namespace(*arrays))
 
 
 def array_library(x: Any) -> str | None:
-    """The backend name of an array, or ``None`` for anything that is not an array
-    of a supported library (lists, scalars, ...)."""
+    """The backend name of an array (:data:`GENERIC` for an array of another
+    library that follows the standard), or ``None`` for anything that is not an
+    array (lists, scalars, pandas objects...)."""
     if isinstance(x, np.ndarray):
         return "numpy"
     if not array_api_compat.is_array_api_obj(x):
@@ -272,11 +332,20 @@ def check_device(xp: ModuleType, device: Any) -> Any:
     """``device`` as ``xp`` reports it (its default for None), checked by making
     an array there.
 
+    On CuPy, ``device`` is an id or a ``cupy.cuda.Device`` (None: the current
+    device), returned as a ``cupy.cuda.Device``; on Dask, the library of the
+    chunks (see :func:`bpnet.backend.lazy.check_device`).
+
     Raises
     ------
     ValueError
-        When ``xp`` cannot make arrays on ``device``.
+        When ``xp`` cannot make arrays on ``device``, or a CuPy device id is not
+        that of a GPU CuPy sees.
     """
+    if array_api_compat.is_cupy_namespace(xp):
+        return _cupy_device(device)
+    if lazy.is_lazy(xp):
+        return _dask_device(xp, device)
     if device is None:
         return default_device(xp)
     try:
@@ -288,11 +357,84 @@ def check_device(xp: ModuleType, device: Any) -> Any:
     return array_api_compat.device(probe)
 
 
+def _dask_device(xp: ModuleType, device: Any) -> Any:
+    """A Dask network's device: the library of its chunks.  None, ``"cpu"`` and
+    NumPy mean NumPy chunks (``"cpu"``); a :class:`~bpnet.backend.lazy.Chunks`,
+    a backend name (``"cupy"``) or a namespace (``cupy``, any library's that
+    follows the standard) mean chunks of that library."""
+    if device is None or (isinstance(device, str) and device in ("cpu", "numpy")):
+        return "cpu"
+    fail = (f"device {device!r} is not available on backend 'dask': a Dask network's "
+            "device is the library of its chunks, given as a name ('cupy'), a namespace, "
+            "or bpnet.backend.device_of(X) of a Dask array X")
+    if isinstance(device, lazy.Chunks):
+        cxp = device.xp
+    else:
+        if device in ("auto", "dask") or (isinstance(device, ModuleType) and lazy.is_lazy(device)):
+            raise ValueError(f"{fail}; Dask chunks cannot be Dask arrays")
+        try:
+            cxp = get_namespace(device)
+        except (TypeError, ValueError, ImportError, RuntimeError) as exc:
+            raise ValueError(f"{fail}: {exc}") from None
+    if cxp is np:
+        return "cpu"
+    if not hasattr(cxp.empty((0,)), "__array_function__"):
+        raise ValueError(f"{fail}: Dask computes on chunks through NumPy's dispatch protocol "
+                         f"(__array_function__), which arrays of {backend_name(cxp)!r} lack")
+    chunks = lazy.Chunks(cxp)
+    xp.empty((0,), device=chunks)  # the chunk library can make Dask's metas
+    return chunks
+
+
+def _cupy_device(device: Any) -> Any:
+    import cupy
+
+    if device is None:
+        return cupy.cuda.Device()  # the current one
+    index = getattr(device, "id", device)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise ValueError(
+            f"device {device!r} is not a CuPy device: pass a GPU id (an int) or a "
+            "cupy.cuda.Device")
+    count = cupy.cuda.runtime.getDeviceCount()
+    if not 0 <= index < count:
+        raise ValueError(
+            f"device {int(index)} does not exist on backend 'cupy': CuPy sees {count} CUDA "
+            f"device{'s' * (count != 1)} (ids 0 to {count - 1})")
+    return cupy.cuda.Device(int(index))
+
+
+#: What :func:`on_device` gives where there is no current device to set: one
+#: reusable, reentrant context that does nothing.
+_NOWHERE = contextlib.nullcontext()
+
+
+def on_device(xp: ModuleType, device: Any) -> contextlib.AbstractContextManager:
+    """A context in which ``xp`` creates arrays on ``device``.
+
+    CuPy puts every new array on the *current* device: array-api-compat's
+    creation functions drop ``device=``, and so do ``zeros_like``, ``concat``
+    and CuPy's own kernels.  On CuPy this is ``with cupy.cuda.Device(k):``; on
+    every other backend, which honours ``device=``, a context that does nothing
+    (and costs a few hundred nanoseconds).
+    """
+    if xp is np or device is None or not array_api_compat.is_cupy_namespace(xp):
+        return _NOWHERE
+    import cupy
+
+    # a fresh Device: each keeps its own stack of the devices it replaced
+    return cupy.cuda.Device(device.id)
+
+
 def device_state(xp: ModuleType, device: Any) -> Any:
-    """A picklable stand-in for ``device`` (JAX's devices do not pickle); see
-    :func:`device_from_state`."""
+    """A picklable stand-in for ``device`` (JAX's devices do not pickle, nor do
+    the namespaces in a Dask chunk type); see :func:`device_from_state`."""
     if array_api_compat.is_jax_namespace(xp):
         return ("jax", device.platform, device.id)
+    if array_api_compat.is_cupy_namespace(xp):
+        return ("cupy", device.id)
+    if isinstance(device, lazy.Chunks) and backend_name(device.xp) != GENERIC:
+        return ("chunks", backend_name(device.xp))
     return device
 
 
@@ -303,4 +445,6 @@ def device_from_state(xp: ModuleType, state: Any) -> Any:
 
         _, platform_name, index = state
         return next(d for d in jax.devices(platform_name) if d.id == index)
+    if isinstance(state, tuple) and state and state[0] in ("cupy", "chunks"):
+        return check_device(xp, state[1] if state[0] == "cupy" else get_namespace(state[1]))
     return state

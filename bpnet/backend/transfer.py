@@ -3,6 +3,13 @@
 Parameters and data sets cross to the device once (per network, per fit);
 results cross back once per epoch, several scalars in one transfer.  On CuPy
 the host-to-device copy blocks, so a reused host buffer can never race it.
+
+Every move to the host is explicit: ``.get()`` on CuPy, ``.cpu()`` on torch,
+and, for an array of a library bpnet does not know by name (backend
+``"generic"``), DLPack, the standard's interchange: ``numpy.from_dlpack(x,
+device="cpu")``, which asks the library for a host copy when the data lives
+elsewhere (DLPack 1.0).  Nothing here calls :func:`numpy.asarray` on a device
+array, which CuPy refuses and which would otherwise hide a copy.
 """
 
 from __future__ import annotations
@@ -32,14 +39,22 @@ __all__ = [
 
 
 def device_of(x: Any) -> Any:
-    """The device of an array (standard ``x.device``, through array-api-compat)."""
+    """The device of an array (standard ``x.device``, through array-api-compat);
+    for a Dask array, the library of its chunks (:func:`bpnet.backend.lazy.device_of`)."""
+    if isinstance(x, np.ndarray):
+        return "cpu"
+    if array_api_compat.is_dask_array(x):
+        return lazy.device_of(x)
     return array_api_compat.device(x)
 
 
 def to_device(x: Any, device: Any) -> Any:
-    """Move ``x`` to ``device`` (a no-op when it is already there)."""
+    """Move ``x`` to ``device`` (a no-op when it is already there); a Dask array
+    has its chunks uploaded to ``device``'s library (:func:`bpnet.backend.lazy.to_chunks`)."""
     if device is None or device_of(x) == device:
         return x
+    if array_api_compat.is_dask_array(x):
+        return lazy.to_chunks(x, device)
     return array_api_compat.to_device(x, device)
 
 
@@ -53,13 +68,20 @@ def to_numpy(x: Any) -> np.ndarray:
     Parameters
     ----------
     x : array
-        An array of NumPy, CuPy, PyTorch, JAX, Dask or array-api-strict, or
-        anything :func:`numpy.asarray` accepts.
+        An array of NumPy, CuPy, PyTorch, JAX, Dask, array-api-strict or any
+        other library that exports DLPack, or host data :func:`numpy.asarray`
+        accepts (lists, scalars, pandas objects).
 
     Returns
     -------
     numpy.ndarray
-        Same shape and dtype as ``x``.
+        Same shape and dtype as ``x``; it may share memory with ``x`` where
+        ``x`` is on the host already (NumPy, CPU tensors, DLPack from the host).
+
+    Raises
+    ------
+    TypeError
+        For an array of an unknown library that DLPack cannot bring to the host.
     """
     if isinstance(x, np.ndarray):
         return x
@@ -68,14 +90,36 @@ def to_numpy(x: Any) -> np.ndarray:
     if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
     if array_api_compat.is_dask_array(x):
-        # the chunks may be CuPy arrays: convert whatever the compute gives
+        # the chunks may be CuPy (or any) arrays: convert whatever the compute gives
         return to_numpy(x.compute())
     if array_api_compat.is_array_api_obj(x) and type(x).__module__.startswith("array_api_strict"):
         import array_api_strict
 
         x = x.to_device(array_api_strict.Device("CPU_DEVICE"))
         return np.asarray(x)
-    return np.asarray(x)
+    if (array_api_compat.is_array_api_obj(x) and not array_api_compat.is_jax_array(x)
+            and not isinstance(x, np.generic)):
+        return _from_dlpack(x)
+    return np.asarray(x)  # host data, and JAX (whose __array__ copies on purpose)
+
+
+def _from_dlpack(x: Any) -> np.ndarray:
+    """A host copy (or view, for host data) of an array of another library,
+    through DLPack: never ``np.asarray``, which a device array refuses or
+    which would hide a copy."""
+    try:
+        # DLPack 1.0: the producer copies to the host when its data is elsewhere
+        return np.from_dlpack(x, device="cpu")
+    except (TypeError, BufferError, ValueError, RuntimeError) as exc:
+        first = exc
+    try:
+        return np.from_dlpack(x)  # producers older than DLPack 1.0: on the host already
+    except Exception:
+        raise TypeError(
+            f"cannot copy a {type(x).__module__}.{type(x).__name__} array to the host: "
+            f"bpnet moves arrays of libraries it does not know only through DLPack "
+            f"(numpy.from_dlpack(x, device='cpu')), which failed: {first}"
+        ) from None
 
 
 def from_host(xp: ModuleType, host: np.ndarray, device: Any) -> Any:
@@ -98,10 +142,8 @@ def from_host(xp: ModuleType, host: np.ndarray, device: Any) -> Any:
     """
     if array_api_compat.is_cupy_namespace(xp):
         return _cupy_from_host(host, device)
-    if array_api_compat.is_dask_namespace(xp):
-        import dask.array as da
-
-        return da.from_array(host, chunks=-1)
+    if lazy.is_lazy(xp):
+        return lazy.from_host(host, device)
     return xp.asarray(host, device=device)
 
 
@@ -111,7 +153,8 @@ def _cupy_from_host(host: np.ndarray, device: Any) -> Any:
     # CuPy 14 copies host -> device asynchronously by default: the host buffer
     # (often a temporary from ascontiguousarray) may be freed or reused before the
     # copy lands.  A blocking copy costs nothing here: it happens once per fit.
-    with device if device is not None else contextlib.nullcontext():
+    # a fresh Device: the network's own may be entered on another thread
+    with cupy.cuda.Device(device.id) if device is not None else contextlib.nullcontext():
         try:
             return cupy.asarray(host, blocking=True)
         except TypeError:  # CuPy < 14: no `blocking`, and such copies block anyway
@@ -124,11 +167,12 @@ def to_backend(x: Any, xp: ModuleType, device: Any, dtype: Any, dtype_str: str, 
     array of ``xp`` on ``device`` in ``dtype``.
 
     ``rows=True`` marks a data set (samples along axis 0): on Dask it is
-    chunked by rows and persisted (see :func:`bpnet.backend.lazy.as_rows`).
-    ``dtype_str`` is ``dtype``'s name, for the host-side cast.
+    chunked by rows, its chunks made arrays of ``device``'s library, and
+    persisted (see :func:`bpnet.backend.lazy.as_rows`).  ``dtype_str`` is
+    ``dtype``'s name, for the host-side cast.
     """
     if rows and lazy.is_lazy(xp):
-        return lazy.as_rows(xp, x, dtype)
+        return lazy.as_rows(xp, x, dtype, device)
     if isinstance(x, np.ndarray) and xp is not np:
         return from_host(xp, np.ascontiguousarray(x, dtype=dtype_str), device)
     if x.dtype != dtype:

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..activations import get_activation
 from ..backend import array_library, device_of, from_host, is_host_array, threads, to_numpy
+from ..backend.select import namespace_of, on_device
 from ..model import MLP
 from . import _engine as engine
 from ._validation import InvalidParameterError, Settings, check_params
@@ -243,9 +244,9 @@ class BaseMLP(BaseEstimator):
 
     def _net_settings(self, X: Any, inputs: Inputs, s: Settings) -> tuple[Any, Any, str]:
         if inputs.backend is not None:
-            floating32 = array_api_compat.array_namespace(X).float32
-            return inputs.backend, inputs.device, s.dtype or (
-                "float32" if X.dtype == floating32 else "float64")
+            xp = namespace_of(X)  # the namespace: a generic one has no name to pass
+            return xp, inputs.device, s.dtype or (
+                "float32" if X.dtype == xp.float32 else "float64")
         return self.backend, self.device, s.dtype or (
             "float32" if X.dtype == np.float32 else "float64")
 
@@ -284,7 +285,7 @@ class BaseMLP(BaseEstimator):
         n = Y.shape[0]
         split = self._split(Y, s, rs) if s.early_stopping and s.stochastic else None
         batch = n if not s.stochastic else min(200 if s.batch_size is None else s.batch_size, n)
-        with threads.policy(net.xp, net.layer_sizes, batch):
+        with threads.policy(net.xp, net.layer_sizes, batch), on_device(net.xp, net.device):
             x, y_dev = engine.to_device(net, X, Y)  # the fit's one transfer
             if s.solver == "lbfgs":
                 params, progress = self._fit_lbfgs(net, params, x, y_dev, s, progress)
@@ -324,7 +325,7 @@ class BaseMLP(BaseEstimator):
             # scikit-learn continues with the new activation: so does a new network
             # holding the old weights (the fitted one stays until the fit succeeds)
             twin = MLP(net.layer_sizes, activation=s.activation, loss=net.loss,
-                       backend=net.backend, device=net.device, dtype=net.dtype_name, seed=0)
+                       backend=net.xp, device=net.device, dtype=net.dtype_name, seed=0)
             twin.set_params(net.params)
             return twin
         return net
@@ -546,25 +547,26 @@ class BaseMLP(BaseEstimator):
         """``metric`` (see :mod:`._metrics`) computed where ``y_pred`` lives; ``y``
         and ``sample_weight`` of another library or device are moved there
         explicitly, never through an implicit conversion."""
-        xp = array_api_compat.array_namespace(y_pred)
+        xp = namespace_of(y_pred)  # bpnet's: its Dask namespace makes chunks like y_pred's
         device = device_of(y_pred)
 
         def there(a: Any) -> Any:
             if a is None:
                 return None
             if (array_api_compat.is_array_api_obj(a) and not isinstance(a, np.ndarray)
-                    and array_api_compat.array_namespace(a) is xp and device_of(a) == device):
+                    and namespace_of(a) is xp and device_of(a) == device):
                 return a
             return xp.asarray(to_numpy(a), device=device)  # explicit: host -> device
 
-        y_true, w = there(y), there(sample_weight)
-        if w is not None:
-            w = xp.astype(w, xp.float64)
-        if y_true.dtype != y_pred.dtype:
-            y_true = xp.astype(y_true, y_pred.dtype)
-        if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
-            y_true = xp.reshape(y_true, (-1,))
-        return float(metric(y_true, y_pred, w, xp=xp))
+        with on_device(xp, device):  # CuPy: the metric's arrays on the predictions' GPU
+            y_true, w = there(y), there(sample_weight)
+            if w is not None:
+                w = xp.astype(w, xp.float64)
+            if y_true.dtype != y_pred.dtype:
+                y_true = xp.astype(y_true, y_pred.dtype)
+            if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
+                y_true = xp.reshape(y_true, (-1,))
+            return float(metric(y_true, y_pred, w, xp=xp))
 
     # -- pickling: the optimizer state travels as host arrays -----------------------------
     def __getstate__(self) -> dict[str, Any]:

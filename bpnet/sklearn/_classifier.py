@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d
 
-from ..backend import is_host_array, to_numpy
+from ..backend import is_host_array, on_device, to_numpy
 from ..model import MLP
 from . import _engine as engine
 from . import _metrics
@@ -105,7 +105,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out = self._raw_output(X, method)
         if self._label_binarizer.y_type_ == "binary":
             xp = self._net.xp
-            out = xp.concat([1.0 - out, out], axis=1)
+            with on_device(xp, self._net.device):  # CuPy: on the network's GPU
+                out = xp.concat([1.0 - out, out], axis=1)
         return self._host_or_input(out, X)
 
     def predict_proba(self, X):
@@ -116,8 +117,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         proba = self._proba(X, "predict_log_proba")
-        xp = np if is_host_array(proba) else self._net.xp
-        return xp.log(proba)
+        if is_host_array(proba):
+            return np.log(proba)
+        with on_device(self._net.xp, self._net.device):
+            return self._net.xp.log(proba)
 
     def predict(self, X):
         """Predicted classes, (n_samples,); an indicator matrix for multi-label targets."""
