@@ -24,6 +24,7 @@ __all__ = [
     "array_library",
     "backend_name",
     "check_device",
+    "complex_dtype",
     "cuda_available",
     "default_device",
     "device_from_state",
@@ -251,6 +252,29 @@ def dtype_name(xp: ModuleType, dtype: Any) -> str:
         if dtype == getattr(xp, name):
             return name
     return str(dtype)
+
+
+def complex_dtype(xp: ModuleType, dtype: Any) -> Any:
+    """The complex dtype of ``xp`` with the precision of the real ``dtype``
+    (``complex64`` for float32, ``complex128`` for float64), which complex step
+    differentiation computes in.
+
+    Raises
+    ------
+    TypeError
+        When ``xp`` has no such dtype (a backend without complex support).
+    """
+    real = dtype_name(xp, dtype)
+    name = {"float32": "complex64", "float64": "complex128"}.get(real)
+    found = getattr(xp, name, None) if name is not None else None
+    if found is None:
+        label = getattr(xp, "__name__", repr(xp))
+        raise TypeError(
+            f"array namespace {label!r} has no {name or 'complex'} dtype matching {real}, "
+            f"which the complex step needs; use method='forward_mode' (exact, real "
+            f"arithmetic only) or a backend with complex dtypes"
+        )
+    return found
 
 
 def default_device(xp: ModuleType) -> Any:
