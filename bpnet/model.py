@@ -38,7 +38,7 @@ from .backend import (
     threads,
     to_numpy,
 )
-from .finite_diff import numerical_grad
+from .finite_diff import check_method, numerical_grad
 from .losses import get_loss, output_activation
 from .params import Layout, init_params_host
 from .train import loop
@@ -299,22 +299,27 @@ class MLP:
         return float(to_numpy(lazy.materialize(self.xp, value)[0]))
 
     def numerical_grad(
-        self, X: Any, Y: Any, eps: float | None = None, *, alpha: float = 0.0
+        self, X: Any, Y: Any, eps: float | None = None, *, method: str = "central",
+        alpha: float = 0.0,
     ) -> list[tuple[Array, Array]]:
-        """Gradient by naive central finite differences: one parameter at a time,
-        two full forward passes each (2P passes).  Slow on purpose; see
-        :mod:`bpnet.finite_diff`.
+        """Gradient by numerical differentiation, one parameter at a time (slow
+        on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
 
-        Returns
-        -------
-        list of (dW, db)
-            Same structure as :attr:`params`.
+        ``method`` is ``"central"`` (2P forward passes, error O(eps^2)),
+        ``"forward"`` (P + 1, O(eps)), ``"complex_step"`` (P complex passes) or
+        ``"forward_mode"`` (P dual passes; both exact to rounding).  ``eps`` is
+        every parameter's step; by default each gets its own, from the theory
+        and its magnitude (none for forward mode).  Returns ``[(dW, db), ...]``
+        like :attr:`params`; a ValueError for an unknown method, a TypeError
+        for the complex step on a backend without complex dtypes.
         """
+        method = check_method(method)
         if eps is not None:
             eps = v.check_positive("eps", eps)
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        grads = numerical_grad(self._params, x, y, self.arch, alpha=alpha, eps=eps, xp=self.xp)
+        grads = numerical_grad(self._params, x, y, self.arch, method=method, alpha=alpha,
+                               eps=eps, xp=self.xp)
         return lazy.materialize_step(self.xp, None, grads)[1]
 
     def predict(self, X: Any) -> Array:
