@@ -318,15 +318,24 @@ def numerical_partials(
     ks = _check_indices(indices, Layout.of(params).n_params)
     dtype = params[0][0].dtype
     if method == "complex_step":
-        cdt = check_complex(arch, xp, dtype)
+        check_complex(arch, xp, dtype)
     h = step_sizes(params, ks, method=method, eps=eps, xp=xp)
     if not ks:
         return xp.zeros((0,), dtype=dtype, device=device_of(params[0][0]))
+    # Dask: computed once here; views of an unpersisted result computed one
+    # by one trip dask.distributed's key checks (dask/dask#9888).
+    return lazy.persist(xp, _naive(params, x, y, arch, ks, h, method, alpha, xp))
+
+
+def _naive(params: Params, x: Array, y: Array, arch: Arch, ks: list[int], h: np.ndarray,
+           method: str, alpha: float, xp: ModuleType) -> Array:
+    """The loops of :func:`numerical_partials`, for checked arguments."""
     like = params[0][0]
+    dtype = like.dtype
     if method == "forward_mode":
         return xp.astype(xp.stack(_forward_mode(params, x, y, arch, ks, alpha, xp)), dtype)
     if method == "complex_step":
-        tree, xc, yc = to_complex(params, x, y, cdt, xp)
+        tree, xc, yc = to_complex(params, x, y, check_complex(arch, xp, dtype), xp)
         (values,) = _passes(tree, ks, [(1j * h).tolist()], lambda t: complex_cost(
             t, xc, yc, arch, alpha, xp), xp)
         # the imaginary part of theta + i h is h itself, rounded to the dtype

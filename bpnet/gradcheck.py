@@ -51,8 +51,8 @@ DEFAULT_TOL: dict[str, float] = {
     "central": 1e-6, "forward": 1e-4, "complex_step": 1e-11, "forward_mode": 1e-11,
 }
 
-#: The steps of :func:`eps_sweep`: 1e-1, 1e-2, ..., 1e-16.
-SWEEP_EPS: tuple[float, ...] = tuple(10.0 ** -k for k in range(1, 17))
+#: The steps of :func:`eps_sweep`: 1e-1, 10^-1.5, 1e-2, ..., 1e-16 (half decades).
+SWEEP_EPS: tuple[float, ...] = tuple(10.0 ** (-k / 2) for k in range(2, 33))
 
 _LABELS = {"central": "central differences", "forward": "forward differences",
            "complex_step": "complex step", "forward_mode": "forward mode"}
@@ -289,14 +289,14 @@ class EpsSweep:
 
     def __str__(self) -> str:
         keys = list(self.errors)
-        head = f"{'eps':>7}" + "".join(f"  {_short(m)} {d[5:]:>2}".rjust(13) for m, d in keys)
+        head = f"{'eps':>8}" + "".join(f"  {_short(m)} {d[5:]:>2}".rjust(13) for m, d in keys)
         lines = [f"relative error against backprop ({self.title})", head]
         for i, e in enumerate(self.eps):
-            lines.append(f"{e:>7.0e}" + "".join(f"{self.errors[k][i]:>13.1e}" for k in keys))
+            lines.append(f"{e:>8.1e}" + "".join(f"{self.errors[k][i]:>13.1e}" for k in keys))
         for key in keys:
             if key in self.theory:
                 lines.append(f"  {_LABELS[key[0]]}, {key[1]}: smallest error at eps = "
-                             f"{self.best(*key):.0e} (theory {self.theory[key]:.1e})")
+                             f"{self.best(*key):.1e} (theory {self.theory[key]:.1e})")
         return "\n".join(lines)
 
 
@@ -333,7 +333,8 @@ def eps_sweep(
     methods : sequence of {"forward", "central", "complex_step"}
     dtypes : sequence of {"float32", "float64"}
     eps : sequence of float
-        Steps (default 1e-1 ... 1e-16), used unscaled for every parameter.
+        Steps (default :data:`SWEEP_EPS`: 1e-1 ... 1e-16 in half decades), used
+        unscaled for every parameter.
 
     Returns
     -------
