@@ -409,9 +409,8 @@ def _plot(history: Any, path: Path, task: _Task, net: Any, has_validation: bool)
 
 
 def _run_gradcheck(args: argparse.Namespace) -> int:
-    import bpnet
-
     from . import MLP, gradcheck
+    from .backend import to_numpy
     from .gradcheck import eps_sweep
 
     if len(args.layers) < 2:
@@ -443,7 +442,7 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
         # Zero biases put every pre-activation of a layer after an all-zero ReLU
         # layer exactly on the kink; small random ones check the same code at a
         # point where that does not happen.
-        net.set_params([(bpnet.to_numpy(W), rng.normal(0.0, 0.1, tuple(b.shape)))
+        net.set_params([(to_numpy(W), rng.normal(0.0, 0.1, tuple(b.shape)))
                         for W, b in net.params])
     start = time.perf_counter()
     print(f"bpnet gradcheck: {'-'.join(map(str, net.layer_sizes))} {net.activation}, {net.loss}, "
