@@ -182,8 +182,11 @@ def test_bad_methods_and_steps_are_refused():
 
 
 def _numpy_without_complex():
-    names = {k: getattr(np, k) for k in dir(np) if not k.startswith(("_", "complex"))}
-    return types.SimpleNamespace(__name__="numpy_without_complex", **names)
+    stub = types.ModuleType("numpy_without_complex")  # a module, as namespaces are
+    for name in dir(np):
+        if not name.startswith(("_", "complex")):
+            setattr(stub, name, getattr(np, name))
+    return stub
 
 
 def test_complex_step_on_a_backend_without_complex_dtypes_is_a_clear_error():
