@@ -7,6 +7,20 @@ stores only the activations and never the pre-activations ``z``.
 All functions take the array namespace as ``xp`` and follow the Python Array API
 standard: no in-place updates, no host syncs, no arrays created (constants are
 Python scalars, which take the dtype and device of the array they meet).
+
+Complex step differentiation (:mod:`bpnet.finite_diff`) runs the forward pass on
+complex numbers, so each activation also carries ``f_complex``, its analytic
+extension to complex ``z`` (used nowhere else: the real forward pass never
+touches it).  ``tanh`` and ``identity`` are holomorphic as they stand.  The
+sigmoid and softplus extensions are the same holomorphic functions, written with
+the stable branch chosen by the sign of ``Re z`` (both branches are the same
+function, so the choice changes rounding, not the value).  ReLU and leaky ReLU
+are not holomorphic at all (``max`` is not); they are extended through the real
+part, ``z * [Re z > 0]`` and ``z * (0.01 + 0.99 [Re z > 0])``: linear, hence
+exact, on each side of the kink, and at ``Re z = 0`` exactly they take the slope
+of the side backprop's derivative takes (``[a > 0]``: 0 for ReLU, 0.01 for
+leaky ReLU).  ``kinks`` lists the points where ``f`` is not differentiable, so
+that a gradient check can tell when a finite-difference step crossed one.
 """
 
 from __future__ import annotations
@@ -17,7 +31,8 @@ from types import ModuleType
 
 from ._typing import Array
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"]
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "sigmoid", "sigmoid_complex",
+           "softplus", "softplus_complex"]
 
 LEAKY_SLOPE = 0.01
 
@@ -38,12 +53,22 @@ class Activation:
         ``f'(z) = 1`` (identity), letting the backward pass skip a product.
     init : {"glorot", "he"}
         The weight initialisation that suits this activation.
+    f_complex : callable ``(z, xp) -> a`` or None
+        ``f`` extended to complex ``z`` for complex step differentiation (see
+        the module docstring); ``None`` when there is none, and then the
+        complex step refuses the network.
+    kinks : tuple of float
+        Points where ``f`` is not differentiable (``(0.0,)`` for ReLU and leaky
+        ReLU): a difference quotient whose step moves a pre-activation across
+        one averages two slopes.
     """
 
     name: str
     f: Callable[[Array, ModuleType], Array]
     df: Callable[[Array, ModuleType], Array] | None
     init: str
+    f_complex: Callable[[Array, ModuleType], Array] | None = None
+    kinks: tuple[float, ...] = ()
 
 
 def sigmoid(z: Array, xp: ModuleType) -> Array:
@@ -104,15 +129,51 @@ def _softplus_df(a: Array, xp: ModuleType) -> Array:
     return -xp.expm1(-a)
 
 
+# --- analytic extensions to complex z (complex step only) ----------------------
+def _re_positive(z: Array, xp: ModuleType) -> Array:
+    """``[Re z > 0]`` in ``z``'s (complex) dtype."""
+    return xp.astype(xp.real(z) > 0, z.dtype)
+
+
+def _toward_left(z: Array, m: Array) -> Array:
+    """``-z`` where ``m`` is 1 and ``z`` where it is 0: ``Re`` of the result is
+    ``-|Re z|``, so its exponential never overflows (``1 - 2m`` is exactly +-1)."""
+    return z * (1.0 - 2.0 * m)
+
+
+def sigmoid_complex(z: Array, xp: ModuleType) -> Array:
+    """The logistic function of complex ``z``: ``1 / (1 + e^-z)`` for Re z > 0,
+    ``e^z / (1 + e^z)`` otherwise (the same function; the branch keeps the
+    exponent's real part <= 0)."""
+    m = _re_positive(z, xp)
+    e = xp.exp(_toward_left(z, m))
+    return (m + (1.0 - m) * e) / (1.0 + e)
+
+
+def softplus_complex(z: Array, xp: ModuleType) -> Array:
+    """``log(1 + e^z)`` of complex ``z``: ``z + log(1 + e^-z)`` for Re z > 0,
+    ``log(1 + e^z)`` otherwise."""
+    m = _re_positive(z, xp)
+    return m * z + xp.log1p(xp.exp(_toward_left(z, m)))
+
+
+def _relu_complex(z: Array, xp: ModuleType) -> Array:
+    return z * _re_positive(z, xp)
+
+
+def _leaky_relu_complex(z: Array, xp: ModuleType) -> Array:
+    return z * (LEAKY_SLOPE + (1.0 - LEAKY_SLOPE) * _re_positive(z, xp))
+
+
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("identity", _identity, None, "glorot"),
-        Activation("sigmoid", sigmoid, _sigmoid_df, "glorot"),
-        Activation("tanh", _tanh, _tanh_df, "glorot"),
-        Activation("relu", _relu, _relu_df, "he"),
-        Activation("leaky_relu", _leaky_relu, _leaky_relu_df, "he"),
-        Activation("softplus", softplus, _softplus_df, "he"),
+        Activation("identity", _identity, None, "glorot", _identity),
+        Activation("sigmoid", sigmoid, _sigmoid_df, "glorot", sigmoid_complex),
+        Activation("tanh", _tanh, _tanh_df, "glorot", _tanh),
+        Activation("relu", _relu, _relu_df, "he", _relu_complex, (0.0,)),
+        Activation("leaky_relu", _leaky_relu, _leaky_relu_df, "he", _leaky_relu_complex, (0.0,)),
+        Activation("softplus", softplus, _softplus_df, "he", softplus_complex),
     )
 }
 

@@ -215,17 +215,24 @@ def _add_train(sub: Any) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--save", type=Path, default=None, metavar="PATH",
                      help="write the trained model (.npz); on Ctrl-C, the last completed step")
-    out.add_argument("--plot", type=Path, default=None, metavar="PNG",
-                     help="write the learning curves (needs matplotlib)")
+    out.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                     help="write the learning curves, and the decision regions of 2-D data "
+                     "sets (xor, moons, spirals), in the format the extension names: .png, "
+                     ".pdf, .svg... (needs matplotlib)")
     out.add_argument("--no-progress", dest="progress", action="store_false",
                      help="no progress bar")
     p.set_defaults(func=_run_train)
 
 
 def _add_gradcheck(sub: Any) -> None:
-    p = sub.add_parser("gradcheck", help="check backprop against finite differences",
-                       description="Compare backpropagation with naive central differences "
-                       "(in float64) for a network on random data.")
+    from .finite_diff import METHODS
+
+    p = sub.add_parser("gradcheck", help="check backprop against numerical differentiation",
+                       description="Compare backpropagation with numerical differentiation "
+                       "(in float64) for a network on random data.  Parameters whose central "
+                       "or forward difference crosses a ReLU kink are counted and left out. "
+                       "With --sweep-eps, show how the error of forward, central and complex "
+                       "step differences changes with the step, in float32 and float64.")
     p.add_argument("--layers", type=_int_list, default=[5, 8, 3],
                    help="layer sizes, input to output (default: 5,8,3)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default: tanh)")
@@ -234,8 +241,26 @@ def _add_gradcheck(sub: Any) -> None:
     p.add_argument("--backend", default="numpy", help="backend (default: numpy)")
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tol", type=float, default=1e-6,
-                   help="largest relative error that passes (default: 1e-6)")
+    p.add_argument("--method", default=None, choices=METHODS,
+                   help="numerical method: central (default; 2P passes, error O(eps^2)), "
+                   "forward (P+1 passes, O(eps)), complex_step (P complex passes, exact to "
+                   "rounding) or forward_mode (P dual-number passes, exact to rounding); "
+                   "with --sweep-eps, sweep that method only")
+    p.add_argument("--eps", type=float, default=None,
+                   help="step of every parameter (default: from the theory, scaled by each "
+                   "parameter's magnitude)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="largest relative error that passes (default: 1e-6 central, 1e-4 "
+                   "forward, 1e-11 complex_step and forward_mode)")
+    p.add_argument("--zero-biases", action="store_true",
+                   help="check at the initial zero biases instead of small random ones (ReLU "
+                   "pre-activations then sit exactly on the kink more often)")
+    p.add_argument("--sweep-eps", action="store_true",
+                   help="relative error against backprop for eps = 1e-1 ... 1e-16, forward, "
+                   "central and complex step, float32 and float64")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE",
+                   help="with --sweep-eps: draw the curves on one log-log plot (.png, .pdf, "
+                   ".svg...; needs matplotlib)")
     p.set_defaults(func=_run_gradcheck)
 
 
@@ -399,12 +424,7 @@ def _run_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     options = _fit_options(args, settings)
     _check_output_path("--save", args.save)
-    _check_output_path("--plot", args.plot)
-    if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise _UsageError("--plot needs matplotlib: pip install 'bpnet[plot]'") from None
+    _check_plot_path("--plot", args.plot)
     task = _task(args)
     held_out = task.X_test is not None
     net = MLP([task.n_features, *settings["hidden"], task.n_outputs],
@@ -459,7 +479,7 @@ def _run_train(args: argparse.Namespace) -> int:
         net.save(args.save)
         print(f"  saved     {args.save}")
     if args.plot is not None:
-        _plot(history, args.plot, task.name, has_validation=fraction > 0)
+        _plot(history, args.plot, task, net, has_validation=fraction > 0)
         print(f"  plot      {args.plot}")
     return EXIT_OK
 
@@ -476,50 +496,64 @@ def _interrupted(net: Any, save: Path | None, history: Any) -> int:
     return EXIT_INTERRUPTED
 
 
-def _plot(history: Any, path: Path, title: str, has_validation: bool) -> None:
-    import matplotlib
+def _check_plot_path(option: str, path: Path | None) -> None:
+    """Refuse, before any work, a plot that could not be written: a missing
+    directory, no matplotlib, or an extension that names no format it writes."""
+    if path is None:
+        return
+    _check_output_path(option, path)
+    try:
+        import matplotlib  # noqa: F401  (first: bpnet.plot may be loaded already)
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+        from . import plot
+    except ImportError:
+        raise _UsageError(f"{option} needs matplotlib: pip install 'bpnet[plot]'") from None
+    try:
+        plot.check_format(path)
+    except ValueError as exc:
+        raise _UsageError(f"{option} {exc}") from None
 
-    other = "validation" if has_validation else "test"
-    epochs = np.arange(1, history.epochs + 1)
-    panels = 2 if history.val_accuracy else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
-    ax = axes[0, 0]
-    ax.plot(epochs, history.loss, label="train")
-    if history.val_loss:
-        ax.plot(epochs, history.val_loss, label=other)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    if min(history.loss) > 0:
-        ax.set_yscale("log")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    if panels == 2:
-        ax = axes[0, 1]
-        ax.plot(epochs, 100 * np.asarray(history.val_accuracy), label=other, color="C1")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy (%)")
-        ax.legend()
-        ax.grid(True, alpha=0.3)
-    fig.suptitle(f"bpnet: {title}")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+
+def _plot(history: Any, path: Path, task: _Task, net: Any, has_validation: bool) -> None:
+    """Learning curves, and the decision regions of a data set with two features."""
+    from matplotlib.figure import Figure
+
+    from . import plot
+
+    curves = 2 if history.val_accuracy or getattr(history, "accuracy", None) else 1
+    regions = task.n_features == 2 and task.loss != "mse"  # xor, moons, spirals
+    panels = curves + regions
+    fig = Figure(figsize=(5.0 * panels, 4.2), layout="constrained")
+    axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+    plot.learning_curves(history, axes=axes[:curves],
+                         validation_label="validation" if has_validation else "test")
+    if regions:
+        plot.decision_regions(net, task.X_train, task.y_train, ax=axes[-1],
+                              title="decision regions (training data)")
+    fig.suptitle(f"bpnet: {task.name}")
+    plot.save(fig, path)
 
 
 def _run_gradcheck(args: argparse.Namespace) -> int:
     from . import MLP, gradcheck
+    from .backend import to_numpy
+    from .gradcheck import eps_sweep
 
     if len(args.layers) < 2:
         raise _UsageError("--layers needs at least an input and an output size, e.g. 5,8,3")
     if args.samples < 1:
         raise _UsageError(f"--samples must be >= 1, got {args.samples}")
-    if not (args.tol > 0 and math.isfinite(args.tol)):
-        raise _UsageError(f"--tol must be > 0, got {args.tol}")
+    for option, value in (("--tol", args.tol), ("--eps", args.eps)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise _UsageError(f"{option} must be > 0, got {value}")
+    if args.eps is not None and args.method == "forward_mode":
+        raise _UsageError("--method forward_mode is exact and takes no --eps")
+    if args.plot is not None and not args.sweep_eps:
+        raise _UsageError("--plot draws the sweep: it needs --sweep-eps")
+    if args.sweep_eps and args.method == "forward_mode":
+        raise _UsageError("--sweep-eps sweeps the step, and forward_mode takes none; use "
+                          "--method forward, central or complex_step")
+    _check_plot_path("--plot", args.plot)
     net = MLP(args.layers, activation=args.activation, loss=args.loss, backend=args.backend,
               device=args.device, dtype="float64", seed=args.seed)
     rng = np.random.default_rng(args.seed)
@@ -530,10 +564,28 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
         "logistic": lambda: rng.choice([-1.0, 1.0], (args.samples, k)),
         "binary_cross_entropy": lambda: rng.integers(0, 2, (args.samples, k)).astype(float),
     }.get(net.loss, lambda: rng.standard_normal((args.samples, k)))()
+    if not args.zero_biases:
+        # Zero biases put every pre-activation of a layer after an all-zero ReLU
+        # layer exactly on the kink; small random ones check the same code at a
+        # point where that does not happen.
+        net.set_params([(to_numpy(W), rng.normal(0.0, 0.1, tuple(b.shape)))
+                        for W, b in net.params])
     start = time.perf_counter()
-    report = gradcheck(net, X, Y, tol=args.tol)
     print(f"bpnet gradcheck: {'-'.join(map(str, net.layer_sizes))} {net.activation}, {net.loss}, "
-          f"{args.samples} samples, backend {net.backend}")
+          f"{args.samples} samples, backend {net.backend}"
+          + ("" if args.zero_biases else ", biases ~ N(0, 0.1^2)"))
+    if args.sweep_eps:
+        methods = (args.method,) if args.method else ("forward", "central", "complex_step")
+        sweep = eps_sweep(net, X, Y, methods=methods)
+        print(sweep)
+        if args.plot is not None:
+            from . import plot
+
+            plot.save(plot.eps_sweep(sweep), args.plot)
+            print(f"  plot      {args.plot}")
+        print(f"  ({time.perf_counter() - start:.2f} s)")
+        return EXIT_OK
+    report = gradcheck(net, X, Y, method=args.method or "central", eps=args.eps, tol=args.tol)
     print(report)
     print(f"  ({time.perf_counter() - start:.2f} s)")
     return EXIT_OK if report.passed else EXIT_FAILED

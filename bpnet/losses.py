@@ -23,6 +23,15 @@ Every ``value`` also accepts ``z`` with leading dimensions, (..., N, k) against
 ``y`` (N, k), and then returns one loss per leading index: the batched finite
 differences in :mod:`bpnet.finite_diff` evaluate many perturbed networks at once
 that way.  Reductions therefore run over the last two axes, never over all.
+
+``value_complex`` is each loss extended analytically to complex ``z`` (and
+complex targets holding real values), for complex step differentiation: the
+same formulas with the output activation's ``f_complex``, ``r * r`` rather than
+``|r|^2`` (which is not holomorphic), and the cross-entropy's log-sum-exp
+shifted by the row maximum of ``Re z``, a real constant, so the shift is exact
+(``max`` itself has no complex extension).  Every loss is holomorphic in ``z``;
+only the ReLU family among the hidden activations is not (see
+:mod:`bpnet.activations`).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from ._typing import Array
-from .activations import Activation, get_activation, sigmoid, softplus
+from .activations import Activation, get_activation, sigmoid, softplus, softplus_complex
 
 __all__ = ["LOSSES", "Loss", "get_loss", "log_softmax", "output_activation", "softmax"]
 
@@ -87,6 +96,9 @@ class Loss:
         Which samples the network classifies right, from the output
         pre-activation; None for regression losses.  A sample with several
         outputs counts only when every output is right (subset accuracy).
+    value_complex : callable ``(z, y, out, xp) -> loss`` or None
+        ``value`` extended analytically to complex ``z`` (complex step only);
+        None when the loss has no such extension.
     """
 
     name: str
@@ -97,6 +109,7 @@ class Loss:
     value: Callable[..., Array]
     predict: Callable[[Array, Activation, ModuleType], Array]
     correct: Callable[[Array, Array, ModuleType], Array] | None = None
+    value_complex: Callable[[Array, Array, Activation, ModuleType], Array] | None = None
 
 
 def _n(z: Array) -> int:
@@ -165,6 +178,27 @@ def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
     return loss, _per_sample(s - y, w)
 
 
+# --- analytic extensions to complex z (complex step only) ------------------------
+def _mse_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    r = out.f_complex(z, xp) - y
+    return _sum(r * r, xp) * (0.5 / _n(z))  # r * r, not |r|^2: holomorphic
+
+
+def _logistic_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    return _sum(softplus_complex(-y * z, xp), xp) / _n(z)
+
+
+def _ce_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    # log-sum-exp shifted by a real constant per row (any constant is exact)
+    shifted = z - xp.max(xp.real(z), axis=-1, keepdims=True)
+    log_p = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    return _sum(y * log_p, xp) * (-1.0 / _n(z))
+
+
+def _bce_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    return _sum(softplus_complex(z, xp) - y * z, xp) / _n(z)
+
+
 def _correct_label(z: Array, y: Array, xp: ModuleType) -> Array:
     return xp.argmax(z, axis=1) == xp.argmax(y, axis=1)
 
@@ -189,13 +223,16 @@ LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
         Loss("mse", "identity", ("identity", "sigmoid", "tanh"), "real",
-             _mse_value_and_delta, _mse_value, _predict_out),
+             _mse_value_and_delta, _mse_value, _predict_out, None, _mse_value_complex),
         Loss("logistic", "identity", ("identity",), "sign",
-             _logistic_value_and_delta, _logistic_value, _predict_out, _correct_sign),
+             _logistic_value_and_delta, _logistic_value, _predict_out, _correct_sign,
+             _logistic_value_complex),
         Loss("cross_entropy", "softmax", ("softmax",), "labels",
-             _ce_value_and_delta, _ce_value, _predict_softmax, _correct_label),
+             _ce_value_and_delta, _ce_value, _predict_softmax, _correct_label,
+             _ce_value_complex),
         Loss("binary_cross_entropy", "sigmoid", ("sigmoid",), "binary",
-             _bce_value_and_delta, _bce_value, _predict_out, _correct_binary),
+             _bce_value_and_delta, _bce_value, _predict_out, _correct_binary,
+             _bce_value_complex),
     )
 }
 

@@ -11,9 +11,7 @@ private state.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -34,12 +32,12 @@ from .backend import (
     get_namespace,
     host_scalars,
     lazy,
-    on_device,
+    on_its_device,
     resolve_dtype,
     threads,
     to_numpy,
 )
-from .finite_diff import numerical_grad
+from .finite_diff import check_method, numerical_grad
 from .losses import get_loss, output_activation
 from .params import Layout, init_params_host
 from .train import loop
@@ -49,18 +47,6 @@ from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydo
 from .train.step import make_step
 
 __all__ = ["MLP"]
-
-
-def _on_device(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` run with the network's device current (:func:`bpnet.backend.on_device`):
-    on CuPy every array a kernel or optimizer creates lands on the current GPU."""
-
-    @functools.wraps(method)
-    def on_the_device(self: MLP, *args: Any, **kwargs: Any) -> Any:
-        with on_device(self.xp, self.device):
-            return method(self, *args, **kwargs)
-
-    return on_the_device
 
 
 def _given(scope: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +121,7 @@ class MLP:
         self._params = self._initial_params()
         self._optimizer_state: Kept | None = None
 
-    @_on_device
+    @on_its_device
     def _initial_params(self) -> Params:
         """The seeded initial weights, on the backend."""
         inits = [act.init for act in self._arch.hidden] + ["glorot"]
@@ -198,7 +184,7 @@ class MLP:
         """``[(W_1, b_1), ..., (W_L, b_L)]`` as arrays of the backend, on its device."""
         return list(self._params)
 
-    @_on_device
+    @on_its_device
     def set_params(self, params: Any) -> None:
         """Replace every parameter.
 
@@ -229,7 +215,7 @@ class MLP:
         return from_host(self.xp, np.ascontiguousarray(host, dtype=self.dtype_name),
                          self.device)
 
-    @_on_device
+    @on_its_device
     def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
 
@@ -277,7 +263,7 @@ class MLP:
         return x, lazy.match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
 
     # -- computation -----------------------------------------------------------------
-    @_on_device
+    @on_its_device
     def loss_and_grad(
         self, X: Any, Y: Any, *, alpha: float = 0.0
     ) -> tuple[float, list[tuple[Array, Array]]]:
@@ -305,7 +291,7 @@ class MLP:
         value, grads = lazy.materialize_step(self.xp, value, grads)  # Dask: one compute
         return float(to_numpy(value)), grads
 
-    @_on_device
+    @on_its_device
     def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
         """Mean loss on (X, Y), one forward pass."""
         alpha = v.check_nonnegative("alpha", alpha)
@@ -313,27 +299,32 @@ class MLP:
         value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
         return float(to_numpy(lazy.materialize(self.xp, value)[0]))
 
-    @_on_device
+    @on_its_device
     def numerical_grad(
-        self, X: Any, Y: Any, eps: float | None = None, *, alpha: float = 0.0
+        self, X: Any, Y: Any, eps: float | None = None, *, method: str = "central",
+        alpha: float = 0.0,
     ) -> list[tuple[Array, Array]]:
-        """Gradient by naive central finite differences: one parameter at a time,
-        two full forward passes each (2P passes).  Slow on purpose; see
-        :mod:`bpnet.finite_diff`.
+        """Gradient by numerical differentiation, one parameter at a time (slow
+        on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
 
-        Returns
-        -------
-        list of (dW, db)
-            Same structure as :attr:`params`.
+        ``method`` is ``"central"`` (2P forward passes, error O(eps^2)),
+        ``"forward"`` (P + 1, O(eps)), ``"complex_step"`` (P complex passes) or
+        ``"forward_mode"`` (P dual passes; both exact to rounding).  ``eps`` is
+        every parameter's step; by default each gets its own, from the theory
+        and its magnitude (none for forward mode).  Returns ``[(dW, db), ...]``
+        like :attr:`params`; a ValueError for an unknown method, a TypeError
+        for the complex step on a backend without complex dtypes.
         """
+        method = check_method(method)
         if eps is not None:
             eps = v.check_positive("eps", eps)
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
-        grads = numerical_grad(self._params, x, y, self.arch, alpha=alpha, eps=eps, xp=self.xp)
+        grads = numerical_grad(self._params, x, y, self.arch, method=method, alpha=alpha,
+                               eps=eps, xp=self.xp)
         return lazy.materialize_step(self.xp, None, grads)[1]
 
-    @_on_device
+    @on_its_device
     def predict(self, X: Any) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
@@ -345,7 +336,7 @@ class MLP:
         # store as the caller likes (the dask-ml convention).
         return kernels.predict(self._params, x, self.arch, xp=self.xp)
 
-    @_on_device
+    @on_its_device
     def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss on (X, Y), and ``accuracy`` for classification losses.
 
@@ -375,7 +366,7 @@ class MLP:
         return out
 
     # -- training ----------------------------------------------------------------------
-    @_on_device
+    @on_its_device
     def fit(
         self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
         lr: float | None = None, epochs: int = 200, batch_size: int | None = None,
@@ -464,7 +455,7 @@ class MLP:
         finally:
             self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
 
-    @_on_device
+    @on_its_device
     def partial_fit(
         self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
@@ -555,7 +546,7 @@ class MLP:
         self._optimizer_state = None
 
     # -- persistence ---------------------------------------------------------------------
-    @_on_device
+    @on_its_device
     def save(self, path: str | os.PathLike) -> None:
         """Write configuration and weights to an ``.npz`` file, atomically (a
         temporary file in the same directory, then a rename).  A replaced file

@@ -440,7 +440,7 @@ def read(path: str | os.PathLike, *, extra: ExpectExtra | None = None) -> Stored
             raise ValueError(f"{what}: it holds a single .npy array, not an .npz archive")
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except _BROKEN as exc:  # e.g. a damaged header asking for zip version 6.4
             raise ValueError(f"{what}: it is not an .npz (zip) archive, or it is truncated "
                              f"({exc})") from None
         try:

@@ -34,6 +34,7 @@ from .select import (
     is_writeable,
     namespace_of,
     on_device,
+    on_its_device,
     resolve_backend,
     resolve_dtype,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "is_writeable",
     "namespace_of",
     "on_device",
+    "on_its_device",
     "resolve_backend",
     "resolve_dtype",
     "synchronize",

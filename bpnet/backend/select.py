@@ -20,7 +20,9 @@ Dask array's device is the library of its chunks (:class:`~bpnet.backend.lazy.Ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -36,6 +38,7 @@ __all__ = [
     "array_library",
     "backend_name",
     "check_device",
+    "complex_dtype",
     "count_dtype",
     "cuda_available",
     "default_device",
@@ -47,6 +50,7 @@ __all__ = [
     "is_writeable",
     "namespace_of",
     "on_device",
+    "on_its_device",
     "resolve_backend",
     "resolve_dtype",
 ]
@@ -323,6 +327,29 @@ def count_dtype(xp: ModuleType) -> Any:
     return xp.int64
 
 
+def complex_dtype(xp: ModuleType, dtype: Any) -> Any:
+    """The complex dtype of ``xp`` with the precision of the real ``dtype``
+    (``complex64`` for float32, ``complex128`` for float64), which complex step
+    differentiation computes in.
+
+    Raises
+    ------
+    TypeError
+        When ``xp`` has no such dtype (a backend without complex support).
+    """
+    real = dtype_name(xp, dtype)
+    name = {"float32": "complex64", "float64": "complex128"}.get(real)
+    found = getattr(xp, name, None) if name is not None else None
+    if found is None:
+        label = getattr(xp, "__name__", repr(xp))
+        raise TypeError(
+            f"array namespace {label!r} has no {name or 'complex'} dtype matching {real}, "
+            f"which the complex step needs; use method='forward_mode' (exact, real "
+            f"arithmetic only) or a backend with complex dtypes"
+        )
+    return found
+
+
 def default_device(xp: ModuleType) -> Any:
     """The device that ``xp`` puts new arrays on when none is asked for."""
     return array_api_compat.device(xp.empty((0,)))
@@ -448,3 +475,16 @@ def device_from_state(xp: ModuleType, state: Any) -> Any:
     if isinstance(state, tuple) and state and state[0] in ("cupy", "chunks"):
         return check_device(xp, state[1] if state[0] == "cupy" else get_namespace(state[1]))
     return state
+
+
+def on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: ``method`` of an object with ``xp`` and ``device`` attributes (a
+    network) run with that device current (:func:`on_device`): on CuPy every
+    array a kernel or an optimizer creates lands on the current GPU."""
+
+    @functools.wraps(method)
+    def on_the_device(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with on_device(self.xp, self.device):
+            return method(self, *args, **kwargs)
+
+    return on_the_device

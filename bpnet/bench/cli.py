@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import __version__
 from ..backend import get_namespace
+from ..finite_diff import METHODS
 from ..params import Layout
 from . import peers
 from .experiments import gradient_row, step_rows, thread_rows
@@ -26,6 +27,7 @@ from .machine import blas_summary, limit_threads, machine_info
 from .problems import FD_SIZES, STEP_CONFIGS
 from .report import (
     format_gradient_table,
+    format_methods_table,
     format_step_table,
     format_thread_sweep,
     plot,
@@ -56,6 +58,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default: {','.join(peers.PEERS)})")
     parser.add_argument("--fd-max-params", type=int, default=None,
                         help="largest network of the gradient table (default 110000; quick 10000)")
+    parser.add_argument("--fd-methods", default=",".join(METHODS),
+                        help=f"numerical methods of the gradient table, comma-separated "
+                             f"(default: {','.join(METHODS)})")
     parser.add_argument("--fd-cap", type=float, default=None,
                         help="seconds per finite-difference gradient before sampling "
                              "(default 5; quick 0.5)")
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         configs = [STEP_CONFIGS[n] for n in _names(args.configs, list(STEP_CONFIGS), "config")]
         names = _names(args.peers, peers.PEERS, "peer")
+        fd_methods = _names(args.fd_methods, METHODS, "method")
         get_namespace(args.backend)
     except (ValueError, ImportError) as exc:
         print(f"bpnet bench: {exc}", file=sys.stderr)
@@ -117,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         "options": {"quick": quick, "backend": args.backend, "device": args.device,
                     "threads": threads, "repeats": repeats, "pause_s": pause,
                     "min_block_s": block, "fd_cap_s": cap, "fd_max_params": max_p,
-                    "configs": [c.name for c in configs], "peers": names},
+                    "configs": [c.name for c in configs], "peers": names,
+                    "fd_methods": fd_methods},
         "notes": [],
     }
     with limit_threads(threads) as limited:
@@ -132,13 +139,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"GPU: {machine['gpu']}")
 
         grad_rows = [gradient_row(sizes, backend=args.backend, device=args.device, cap=cap,
-                                  repeats=repeats, min_block_s=block, pause=pause)
-                     for sizes in fd_sizes]
+                                  repeats=repeats, min_block_s=block, pause=pause,
+                                  methods=fd_methods)
+                     for sizes in fd_sizes] if fd_methods else []
         report["gradient"] = grad_rows
         if grad_rows:
             print("\nGradient cost against the number of parameters (float64, tanh, "
                   "cross-entropy, batch 64)")
-            print(format_gradient_table(grad_rows))
+            if "central" in fd_methods:
+                print(format_gradient_table(grad_rows))
+            print("\nEvery numerical method against backprop")
+            print(format_methods_table(grad_rows))
 
         steps = [step_rows(cfg, names, backend=args.backend, device=args.device,
                            repeats=repeats, min_block_s=block, pause=pause)
@@ -172,11 +183,12 @@ def run(args: argparse.Namespace) -> int:
     report["elapsed_s"] = time.perf_counter() - started
     path = write_json(out_dir / "bench.json", report)
     print(f"\nwrote {path}" + (f" and {png}" if report["plot"] else ""))
-    failed = [r["n_params"] for r in grad_rows
-              if not (r["naive"]["agrees"] and r["batched"]["agrees"])]
+    failed = [f"{name} at P = {r['n_params']}" for r in grad_rows
+              for name, m in r["methods"].items()
+              if not (m["naive"]["agrees"] and m["batched"]["agrees"])]
     if failed:
-        print(f"bpnet bench: finite differences disagree with backprop at P = {failed}",
-              file=sys.stderr)
+        print(f"bpnet bench: numerical differentiation disagrees with backprop: "
+              f"{', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,8 +2,9 @@
 
 - :func:`step_rows`: one training step of bpnet and of every peer, interleaved,
   with ratios to the lean NumPy step, to the GEMM floor and to bpnet;
-- :func:`gradient_row`: one backprop gradient against one forward pass and
-  against naive and batched central differences, checked for agreement;
+- :func:`gradient_row`: one backprop gradient against one forward pass (real,
+  complex and dual) and against every numerical method of
+  :mod:`bpnet.finite_diff`, naive and batched, each checked for agreement;
 - :func:`thread_rows`: bpnet's and the lean step's time at several BLAS thread
   counts.
 
@@ -13,6 +14,7 @@ Rows are plain dicts of numbers and strings: what ``bench.json`` holds.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from types import ModuleType
@@ -20,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import finite_diff, kernels
+from .. import finite_diff, kernels, numeric_passes
 from .._typing import Array
-from ..backend import backend_name, get_namespace, lazy, synchronize, to_numpy
-from ..gradcheck import FLOOR, relative_error
+from ..backend import backend_name, device_of, get_namespace, lazy, synchronize, to_numpy
+from ..backend.select import complex_dtype
+from ..gradcheck import DEFAULT_TOL, FLOOR, relative_error
 from ..params import Layout
 from . import peers
 from .peers import PEER_LABELS, Contender, bpnet_step, jax_x64, lean_step
@@ -140,25 +143,39 @@ def _leaves(tree: Any) -> list[Array]:
     return [] if tree is None else [tree]
 
 
+#: The pass each method repeats: ``forward`` (real), ``complex`` or ``dual``.
+PASS_KIND = {"central": "forward", "forward": "forward", "complex_step": "complex",
+             "forward_mode": "dual"}
+
+
 def gradient_row(
     sizes: Sequence[int], *, backend: str = "numpy", device: Any = None, cap: float = 5.0,
     repeats: int = 7, min_block_s: float = 0.01, pause: float = 0.2, seed: int = SEED,
+    methods: Sequence[str] = finite_diff.METHODS,
 ) -> dict[str, Any]:
-    """One row of the gradient-cost table: backprop, one forward pass, naive and
-    batched central differences (:mod:`bpnet.finite_diff`) on the network
-    ``sizes`` (float64, tanh, cross-entropy, batch 64).
+    """One row of the gradient-cost table: backprop, one forward pass of each
+    kind (real, complex, dual), and every numerical method in ``methods``,
+    naive and batched (:mod:`bpnet.finite_diff`), on the network ``sizes``
+    (float64, tanh, cross-entropy, batch 64).
 
     Returns
     -------
     dict
         ``n_params``, ``sizes``, ``forward`` and ``backprop`` (interleaved
-        timings), ``naive`` and ``batched`` (seconds per gradient, gradients/s,
-        measured or extrapolated, parameters measured, largest relative error
-        against backprop, agreement), ``ratio_naive``, ``ratio_batched``
-        (measured), ``ratio_theory`` (``2P t_forward / t_backprop``, with
-        ``ratio_theory_paired`` the median of the per-round ratios) and
-        ``naive_over_floor`` (naive time over 2P forward passes).
+        timings), ``forward_complex`` and ``forward_dual`` (one complex pass, one
+        dual pass seeded at the first layer); ``methods``: for each method,
+        ``passes``, ``pass_s`` (one pass of its kind), ``floor_s`` (passes x
+        t_forward), ``floor_own_s`` (passes x pass_s), ``naive`` and ``batched``
+        (seconds per gradient, gradients/s, measured or extrapolated,
+        parameters measured, largest relative error against backprop,
+        agreement within the method's tolerance), ``ratio_naive``,
+        ``ratio_batched`` (over backprop), ``naive_over_floor``.  The keys of
+        earlier versions stay, for central differences: ``naive``, ``batched``,
+        ``ratio_naive``, ``ratio_batched``, ``ratio_theory`` (``2P t_forward /
+        t_backprop``, with ``ratio_theory_paired`` the median of the per-round
+        ratios) and ``naive_over_floor``.
     """
+    methods = [finite_diff.check_method(m) for m in methods]
     xp = get_namespace(backend)
     is_lazy = lazy.is_lazy(xp)
     layout = Layout.from_sizes(sizes)
@@ -168,21 +185,30 @@ def gradient_row(
         if backend_name(xp) == "jax":
             stack.enter_context(jax_x64(True))
         params, x, y, arch = gradient_problem(sizes, xp, device)
+        cdt = complex_dtype(xp, params[0][0].dtype)
+        ctree, xc, yc = numeric_passes.to_complex(params, x, y, cdt, xp)
+        W1 = params[0][0]
+        hot = xp.reshape(xp.astype(xp.arange(W1.shape[0] * W1.shape[1], device=device_of(W1))
+                                   == 0, W1.dtype), W1.shape)
 
-        def forward() -> None:
-            last["forward"] = kernels.loss_value(params, x, y, arch, xp=xp)
-            if is_lazy:  # a lazy backend would otherwise only build a graph
-                lazy.materialize(xp, last["forward"])
+        def timed(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
+            def run() -> None:
+                last[name] = fn()
+                if is_lazy:  # a lazy backend would otherwise only build a graph
+                    lazy.materialize(xp, *_leaves(last[name]))
+            return run
 
-        def backprop() -> None:
-            last["backprop"] = kernels.loss_and_grad(params, x, y, arch, xp=xp)
-            if is_lazy:
-                lazy.materialize(xp, *_leaves(last["backprop"]))
-
-        t = interleaved({"forward": forward, "backprop": backprop}, repeats=repeats,
-                        min_block_s=min_block_s, pause=pause,
-                        syncs={"forward": lambda: synchronize(*_leaves(last.get("forward"))),
-                               "backprop": lambda: synchronize(*_leaves(last.get("backprop")))})
+        fns = {
+            "forward": timed("forward", lambda: kernels.loss_value(params, x, y, arch, xp=xp)),
+            "backprop": timed("backprop",
+                              lambda: kernels.loss_and_grad(params, x, y, arch, xp=xp)),
+            "forward_complex": timed("forward_complex", lambda: numeric_passes.complex_cost(
+                ctree, xc, yc, arch, 0.0, xp)),
+            "forward_dual": timed("forward_dual", lambda: numeric_passes.dual_cost(
+                params, (0, 0, hot), x, y, arch, 0.0, xp)),
+        }
+        t = interleaved(fns, repeats=repeats, min_block_s=min_block_s, pause=pause,
+                        syncs={k: (lambda k=k: synchronize(*_leaves(last.get(k)))) for k in fns})
         _, grads = last["backprop"]
         bp = to_numpy(layout.ravel(grads, xp=xp))
         scale = float(np.max(np.abs(bp)))
@@ -190,24 +216,43 @@ def gradient_row(
         args = (params, x, y, arch)
         row: dict[str, Any] = {
             "sizes": list(sizes), "batch": FD_BATCH, "dtype": "float64", "n_params": P,
-            "forward": t["forward"].as_dict(), "backprop": t["backprop"].as_dict(),
+            **{k: v.as_dict() for k, v in t.items()}, "methods": {},
         }
-        # looked up at call time, so that a test can stand a wrong one in
-        for method, fn, pilot in (("naive", finite_diff.numerical_partials, 24),
-                                  ("batched", finite_diff.numerical_partials_batched, 2048)):
-            secs, idx, fd, extrapolated = _fd_timed(fn, args, P, cap, xp, pilot, rng)
-            err = relative_error(fd, bp[idx], FLOOR * scale)
-            row[method] = {
-                "seconds": secs, "grads_per_s": 1.0 / secs, "extrapolated": extrapolated,
-                "measured_params": int(idx.shape[0]), "max_rel_error": err,
-                "agrees": bool(err <= 1e-6),
-            }
+        for method in methods:
+            entry: dict[str, Any] = {}
+            # looked up at call time, so that a test can stand a wrong one in
+            for variant, fn, pilot in (("naive", finite_diff.numerical_partials, 24),
+                                       ("batched", finite_diff.numerical_partials_batched, 2048)):
+                secs, idx, fd, extrapolated = _fd_timed(
+                    functools.partial(fn, method=method), args, P, cap, xp, pilot, rng)
+                err = relative_error(fd, bp[idx], FLOOR * scale)
+                entry[variant] = {
+                    "seconds": secs, "grads_per_s": 1.0 / secs, "extrapolated": extrapolated,
+                    "measured_params": int(idx.shape[0]), "max_rel_error": err,
+                    "agrees": bool(err <= DEFAULT_TOL[method]),
+                }
+            row["methods"][method] = entry
     t_f, t_b = t["forward"].median, t["backprop"].median
-    row["ratio_naive"] = row["naive"]["seconds"] / t_b
-    row["ratio_batched"] = row["batched"]["seconds"] / t_b
+    pass_s = {"forward": t_f, "complex": t["forward_complex"].median,
+              "dual": t["forward_dual"].median}
+    for method, entry in row["methods"].items():
+        passes = finite_diff.n_passes(method, P)
+        entry.update({
+            "passes": passes, "pass_kind": PASS_KIND[method],
+            "pass_s": pass_s[PASS_KIND[method]], "floor_s": passes * t_f,
+            "floor_own_s": passes * pass_s[PASS_KIND[method]],
+            "ratio_naive": entry["naive"]["seconds"] / t_b,
+            "ratio_batched": entry["batched"]["seconds"] / t_b,
+            "naive_over_floor": entry["naive"]["seconds"] / (passes * t_f),
+        })
+    if "central" in row["methods"]:  # the keys of earlier versions
+        central = row["methods"]["central"]
+        row["naive"], row["batched"] = central["naive"], central["batched"]
+        row["ratio_naive"] = central["ratio_naive"]
+        row["ratio_batched"] = central["ratio_batched"]
+        row["naive_over_floor"] = central["naive_over_floor"]
     row["ratio_theory"] = 2 * P * t_f / t_b
     row["ratio_theory_paired"] = 2 * P * paired_ratio(t["forward"], t["backprop"])
-    row["naive_over_floor"] = row["naive"]["seconds"] / (2 * P * t_f)
     return row
 
 

@@ -19,6 +19,7 @@ from .peers import PEER_LABELS
 __all__ = [
     "fmt_time",
     "format_gradient_table",
+    "format_methods_table",
     "format_step_table",
     "format_thread_sweep",
     "plot",
@@ -58,6 +59,36 @@ def format_gradient_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_METHOD_LABELS = {"central": "central", "forward": "forward", "complex_step": "complex step",
+                  "forward_mode": "forward mode"}
+
+
+def format_methods_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Every numerical method against backprop, one line per method of each
+    row of :func:`~bpnet.bench.gradient_row`: its passes, time per gradient
+    (naive and batched) over backprop's, its floor (passes x one real forward
+    pass), the cost of one of its passes over a real one, and its accuracy."""
+    head = (f"{'P':>8}  {'method':<13} {'passes':>7} {'naive':>11} {'/bp':>7} "
+            f"{'floor':>10} {'/floor':>6} {'pass/fwd':>8} {'batched':>11} {'/bp':>6} "
+            f"{'max rel err':>11} {'ok':>3}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        for name, m in r.get("methods", {}).items():
+            nv, bt = m["naive"], m["batched"]
+            ok = "yes" if nv["agrees"] and bt["agrees"] else "NO"
+            err = max(nv["max_rel_error"], bt["max_rel_error"])
+            lines.append(
+                f"{r['n_params']:>8}  {_METHOD_LABELS.get(name, name):<13} {m['passes']:>7} "
+                f"{fmt_time(nv['seconds']):>10}{'*' if nv['extrapolated'] else ' '} "
+                f"{m['ratio_naive']:>7.0f} {fmt_time(m['floor_s']):>10} "
+                f"{m['naive_over_floor']:>6.2f} {m['pass_s'] / r['forward']['median_s']:>8.2f} "
+                f"{fmt_time(bt['seconds']):>10}{'*' if bt['extrapolated'] else ' '} "
+                f"{m['ratio_batched']:>6.0f} {err:>11.1e} {ok:>3}")
+    lines.append("floor: passes x one real forward pass; pass/fwd: one pass of the method's "
+                 "kind (complex, dual) over a real one; * extrapolated from a sample")
+    return "\n".join(lines)
+
+
 def _ratio(v: float | None) -> str:
     return f"{v:.2f}" if v is not None else "-"
 
@@ -93,36 +124,57 @@ def format_thread_sweep(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: Sequence[dict[str, Any]], path: Path) -> str | None:
-    """Log-log time per gradient against P for every method.  Returns a note
-    instead of writing when matplotlib is missing."""
-    try:
-        import matplotlib
+_COLORS = {"central": "C1", "forward": "C2", "complex_step": "C3", "forward_mode": "C4"}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+
+def _methods(r: dict[str, Any]) -> dict[str, Any]:
+    """A row's methods; rows of earlier versions hold central differences only."""
+    floor = 2 * r["n_params"] * r["forward"]["median_s"]
+    return r.get("methods") or {"central": {"naive": r["naive"], "batched": r["batched"],
+                                            "floor_s": floor}}
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path) -> str | None:
+    """Log-log time per gradient against P: backprop and every numerical method
+    with its floor (passes x one forward pass), naive on the left, batched on
+    the right.  Returns a note instead of writing when matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
     except ImportError:
         return "matplotlib is not installed: no plot (pip install 'bpnet[plot]')"
     P = [r["n_params"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    ax.loglog(P, [r["backprop"]["median_s"] for r in rows], "o-", label="backprop")
-    ax.loglog(P, [2 * r["n_params"] * r["forward"]["median_s"] for r in rows], ":",
-              color="grey", label="2P forward passes (FD floor)")
-    for method, marker in (("naive", "s"), ("batched", "^")):
-        line, = ax.loglog(P, [r[method]["seconds"] for r in rows], marker + "-",
-                          label=f"{method} central differences")
-        ext = [(r["n_params"], r[method]["seconds"]) for r in rows if r[method]["extrapolated"]]
-        if ext:
-            ax.loglog(*zip(*ext), marker, mfc="white", color=line.get_color(),
-                      label=f"{method}: extrapolated from a sample")
-    ax.set_xlabel("number of parameters P")
-    ax.set_ylabel("seconds per gradient")
-    ax.set_title("One gradient: backprop vs finite differences (float64, batch 64)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = Figure(figsize=(11.5, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    names = list(dict.fromkeys(m for r in rows for m in _methods(r)))
+    for ax, variant in zip(axes, ("naive", "batched"), strict=True):
+        ax.loglog(P, [r["backprop"]["median_s"] for r in rows], "o-", color="C0",
+                  label="backprop")
+        for name in names:
+            have = [(r["n_params"], _methods(r)[name]) for r in rows if name in _methods(r)]
+            xs = [p for p, _ in have]
+            label = f"{_METHOD_LABELS.get(name, name)}" + (" (batched)" if variant == "batched"
+                                                          else "")
+            ax.loglog(xs, [m[variant]["seconds"] for _, m in have], "s-",
+                      color=_COLORS.get(name, "C5"), markersize=4, label=label)
+            ext = [(p, m[variant]["seconds"]) for p, m in have if m[variant]["extrapolated"]]
+            if ext:
+                ax.loglog(*zip(*ext), "s", mfc="white", color=_COLORS.get(name, "C5"))
+        if variant == "naive":  # the floors: so many forward passes
+            t_f = [r["forward"]["median_s"] for r in rows]
+            ax.loglog(P, [2 * p * t for p, t in zip(P, t_f, strict=True)], ":", color="grey",
+                      label="floor 2P forward passes (central)")
+            if any(n != "central" for n in names):
+                ax.loglog(P, [p * t for p, t in zip(P, t_f, strict=True)], "-.", color="grey",
+                          label="floor P forward passes (the others)")
+        ax.set_xlabel("number of parameters P")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7.5)
+    axes[0].set_ylabel("seconds per gradient")
+    axes[0].set_title("one parameter at a time (open: extrapolated)", fontsize=10)
+    axes[1].set_title("batched perturbations (the strongest baselines)", fontsize=10)
+    fig.suptitle("One gradient: backprop vs numerical differentiation (float64, tanh, "
+                 "softmax cross-entropy, batch 64)", fontsize=11)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return None
 
 
