@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from . import inputs as v
-from . import kernels, serialization
-from ._typing import Arch, Array, Params
-from .activations import Activation, get_activation
-from .backend import (
+from .. import inputs as v
+from .. import kernels, serialization
+from .._typing import Arch, Array, Params
+from ..activations import Activation, get_activation
+from ..backend import (
     backend_name,
     check_device,
     device_from_state,
@@ -36,14 +36,14 @@ from .backend import (
     threads,
     to_numpy,
 )
-from .finite_diff import numerical_grad
-from .losses import get_loss, output_activation
-from .params import Layout, init_params_host
-from .train import loop
-from .train.lbfgs import fit_lbfgs
-from .train.loop import History, Kept, Run, finite_loss, state_key
-from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
-from .train.step import make_step
+from ..finite_diff import numerical_grad
+from ..losses import get_loss, output_activation
+from ..params import Layout, init_params_host
+from ..train import loop
+from ..train.lbfgs import fit_lbfgs
+from ..train.loop import History, Kept, Run, finite_loss, state_key
+from ..train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
+from ..train.step import make_step
 
 __all__ = ["MLP"]
 
