@@ -70,19 +70,21 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _batch_size(text: str) -> int:
-    """A positive int, or 0 for the full batch (None stays "not given")."""
-    if text.lower() in ("full", "none", "0"):
-        return 0
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'full', got {text!r}"
-        ) from None
+def _batch_size(text: str) -> int | str:
+    """A positive int, ``"auto"``, or 0 for the full batch (None stays "not given")."""
+    if text.lower() in ("full", "none", "0", "auto"):
+        return "auto" if text.lower() == "auto" else 0
+    value = int(text) if text.isdigit() else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, 'auto' or 'full', got {text!r}")
     return value
+
+
+def _activations(text: str) -> str | list[str]:
+    """One activation for every hidden layer, or ``relu,tanh``: one per layer."""
+    names = [part.strip() for part in text.split(",")]
+    return names[0] if len(names) == 1 else names
 
 
 #: The fit options ``bpnet train`` takes, and how each is parsed: a type, choices,
@@ -95,10 +97,12 @@ _FIT_FLAGS: dict[str, Any] = {
     "alpha": float,
     "momentum": float,
     "nesterov": bool,
+    "clip_norm": float,
     "lr_schedule": SCHEDULES,
     "early_stopping": bool,
     "patience": int,
     "tol": float,
+    "checkpoint_every": int,
 }
 
 
@@ -184,8 +188,9 @@ def _add_train(sub: Any) -> None:
     net = p.add_argument_group("network")
     net.add_argument("--hidden", type=_int_list, nargs="+", default=None,
                      help="hidden layer sizes, e.g. 128 or 128,64 (default: per dataset)")
-    net.add_argument("--activation", default=None,
-                     help="hidden activation (default: per dataset)")
+    net.add_argument("--activation", type=_activations, default=None,
+                     help="hidden activation, or one per hidden layer: relu,tanh "
+                     "(default: per dataset)")
     net.add_argument("--loss", default=None, help="loss (default: the dataset's)")
     net.add_argument("--backend", default="auto",
                      help="numpy, cupy, torch, jax, dask, array_api_strict or auto (default)")
@@ -202,6 +207,8 @@ def _add_train(sub: Any) -> None:
         text = _plain(options.doc(name))
         if name == "batch_size":
             text += "  'full' is the full batch."
+        if name == "checkpoint_every":
+            text = "With --checkpoint: " + text
         if name in _RECIPE_FLAGS:
             text += "  Default: per dataset (below)."
         elif default is not None and kind is not bool:
@@ -215,6 +222,11 @@ def _add_train(sub: Any) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--save", type=Path, default=None, metavar="PATH",
                      help="write the trained model (.npz); on Ctrl-C, the last completed step")
+    out.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
+                     help="save the model with its optimizer state and shuffling generator "
+                     "(atomically) every --checkpoint-every epochs and at the end; when PATH "
+                     "exists, resume from it: the run continues to --epochs in all and ends "
+                     "with the weights the uninterrupted run would have")
     out.add_argument("--plot", type=Path, default=None, metavar="PNG",
                      help="write the learning curves (needs matplotlib)")
     out.add_argument("--no-progress", dest="progress", action="store_false",
@@ -364,7 +376,9 @@ def _check_train_args(args: argparse.Namespace) -> None:
         raise _UsageError(
             f"--validation-fraction must be in [0, 1), got {args.validation_fraction}"
         )
-    get_activation(args.activation or RECIPES[args.dataset].activation)
+    given = args.activation or RECIPES[args.dataset].activation
+    for name in [given] if isinstance(given, str) else given:
+        get_activation(name)
     if args.loss is not None:
         get_loss(args.loss)
     try:
@@ -381,10 +395,30 @@ def _fit_options(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str
         batch_size=settings["batch_size"], seed=args.seed, alpha=args.alpha,
         momentum=args.momentum, nesterov=args.nesterov, lr_schedule=args.lr_schedule,
         early_stopping=args.early_stopping, patience=args.patience, tol=args.tol,
-        progress=args.progress,
+        progress=args.progress, clip_norm=args.clip_norm,
     )
+    if args.checkpoint is not None:
+        options.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
     fit_options(**options)  # bad settings fail here, before any output
     return options
+
+
+def _about(net: Any, optimizer: str) -> str:
+    act = net.activation if isinstance(net.activation, str) else ",".join(net.activation)
+    return f"{'-'.join(map(str, net.layer_sizes))} {act} network ({net.loss}, {optimizer})"
+
+
+def _resume(args: argparse.Namespace, net: Any, optimizer: str) -> tuple[Any, int]:
+    """The network a ``--checkpoint`` file holds, refused unless it is the network
+    and optimizer this run trains; and the epochs it has run."""
+    saved = type(net).load(args.checkpoint, backend=args.backend, device=args.device,
+                           dtype=args.dtype)
+    state = saved.training_state
+    theirs = "no optimizer state" if state is None else "a " + _about(saved, state["optimizer"])
+    if theirs != "a " + _about(net, optimizer):
+        raise _UsageError(f"--checkpoint {str(args.checkpoint)!r} holds {theirs}, not the "
+                          f"{_about(net, optimizer)} this run trains: give another path")
+    return saved, state["epoch"]
 
 
 def _loss_text(loss: float) -> str:
@@ -393,13 +427,14 @@ def _loss_text(loss: float) -> str:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from . import MLP
+    from . import MLP, History
 
     _check_train_args(args)
     settings = _settings(args)
     options = _fit_options(args, settings)
     _check_output_path("--save", args.save)
     _check_output_path("--plot", args.plot)
+    _check_output_path("--checkpoint", args.checkpoint)
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -416,6 +451,11 @@ def _run_train(args: argparse.Namespace) -> int:
         X_train, y_train, validation = _holdout(task, fraction, args.seed)
     elif args.plot is not None and held_out:
         validation = (task.X_test, task.y_test)  # curves only: nothing is decided on it
+    resumed = 0
+    if args.checkpoint is not None and args.checkpoint.exists():
+        net, resumed = _resume(args, net, options["optimizer"])
+        # the run goes on to --epochs in all; its generator continues, unseeded
+        options.update(epochs=max(options["epochs"] - resumed, 0), warm_start=True, seed=None)
     with warnings.catch_warnings():
         # Overflow warnings from the array library would only precede the one
         # clear line that a diverging run ends with.
@@ -427,17 +467,21 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"  network   {'-'.join(map(str, net.layer_sizes))} {net.activation}, "
               f"{net.loss}, {net.n_params:,} parameters")
         print(f"  backend   {net.backend} on {net.device}, {net.dtype_name}", flush=True)
+        if resumed:
+            print(f"  resumed   from {args.checkpoint} after {resumed} epochs", flush=True)
         try:
-            history = net.fit(X_train, y_train, validation_data=validation, **options)
+            history = (net.fit(X_train, y_train, validation_data=validation, **options)
+                       if options["epochs"] else History(optimizer=options["optimizer"]))
         except KeyboardInterrupt as exc:
-            return _interrupted(net, args.save, getattr(exc, "history", None))
+            return _interrupted(net, args.save, getattr(exc, "history", None), args.checkpoint)
         results = [("train", net.evaluate(X_train, y_train))]
         if held_out:
             results.append(("test", net.evaluate(task.X_test, task.y_test)))
-    seconds = history.time[-1] if history.time else 0.0
+    seconds = history.elapsed[-1] if history.elapsed else 0.0
     rate = history.samples_per_second
     optimizer, batch_size = options["optimizer"], options["batch_size"]
-    lr = "line search" if optimizer == "lbfgs" else f"lr {history.lr[0]:g}"
+    lr = ("line search" if optimizer == "lbfgs" else
+          f"lr {history.lr[0] if history.lr else options['lr']:g}")
     batch = "full batch" if batch_size is None else f"batch {batch_size}"
     unit = "iterations" if optimizer == "lbfgs" else "epochs"
     print(f"  optimizer {optimizer} ({lr}), {batch}, {history.epochs} {unit} in "
@@ -464,7 +508,8 @@ def _run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _interrupted(net: Any, save: Path | None, history: Any) -> int:
+def _interrupted(net: Any, save: Path | None, history: Any,
+                 checkpoint: Path | None = None) -> int:
     """Ctrl-C during training: keep the last completed step if asked to."""
     where = f" after {history.epochs} epochs" if history is not None else ""
     if save is None:
@@ -472,6 +517,9 @@ def _interrupted(net: Any, save: Path | None, history: Any) -> int:
     else:
         net.save(save)  # the network holds the last completed step
         print(f"bpnet: interrupted{where}; saved the last completed step to {save}",
+              file=sys.stderr)
+    if checkpoint is not None and checkpoint.exists():
+        print(f"bpnet: {checkpoint} holds the last checkpoint; the same command resumes it",
               file=sys.stderr)
     return EXIT_INTERRUPTED
 
