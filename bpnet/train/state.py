@@ -85,7 +85,7 @@ def _training(meta: Any) -> dict[str, Any]:
     if not isinstance(t, dict):
         raise ValueError("its extra metadata holds no training state")
     if t.get("format") != FORMAT:
-        raise ValueError(f"its training state has format {str(t.get('format'))[:20]!r}; this "
+        raise ValueError(f"its training state has format {str(t.get('format'))[:20]}; this "
                          f"bpnet reads format {FORMAT}")
     name = t.get("optimizer")
     if name not in _STATES:
