@@ -70,3 +70,5 @@ class Training:
                              put=self._to_backend, publish=self._publish)
         finally:
             self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
+            # L-BFGS keeps no state; a first-order one from before belongs to old weights
+            self._optimizer_state = None
