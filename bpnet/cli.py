@@ -208,7 +208,7 @@ def _add_train(sub: Any) -> None:
         if name == "batch_size":
             text += "  'full' is the full batch."
         if name == "checkpoint_every":
-            text = "With --checkpoint: " + text
+            text += "  (With --checkpoint.)"
         if name in _RECIPE_FLAGS:
             text += "  Default: per dataset (below)."
         elif default is not None and kind is not bool:

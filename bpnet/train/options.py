@@ -189,8 +189,9 @@ class FitOptions:
         "``partial_fit`` left on the network, or that :meth:`MLP.load` read from a "
         "checkpoint, instead of starting them afresh; a state of other optimizer settings "
         "starts afresh.  Train, save, load and continue gives bit for bit the weights of "
-        "one run straight through (for every schedule but ``cosine``, which anneals over "
-        "each call's epochs).  ``seed`` restarts the generator.  For ``lbfgs``, which "
+        "one run straight through (for every schedule but ``cosine``, whose horizon is the "
+        "epochs of the run so far, which a first call cannot know).  ``seed`` restarts the "
+        "generator.  For ``lbfgs``, which "
         "keeps no state, training always continues from the current weights.", v.check_bool)
     checkpoint: Any = _option(  # noqa: RUF009
         None, "str, path-like or None",
