@@ -403,9 +403,12 @@ def _fit_options(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str
     return options
 
 
+def _acts(net: Any) -> str:
+    return net.activation if isinstance(net.activation, str) else ",".join(net.activation)
+
+
 def _about(net: Any, optimizer: str) -> str:
-    act = net.activation if isinstance(net.activation, str) else ",".join(net.activation)
-    return f"{'-'.join(map(str, net.layer_sizes))} {act} network ({net.loss}, {optimizer})"
+    return f"{'-'.join(map(str, net.layer_sizes))} {_acts(net)} network ({net.loss}, {optimizer})"
 
 
 def _resume(args: argparse.Namespace, net: Any, optimizer: str) -> tuple[Any, int]:
@@ -428,6 +431,7 @@ def _loss_text(loss: float) -> str:
 
 def _run_train(args: argparse.Namespace) -> int:
     from . import MLP, History
+    from .train.options import AUTO_BATCH
 
     _check_train_args(args)
     settings = _settings(args)
@@ -464,7 +468,7 @@ def _run_train(args: argparse.Namespace) -> int:
         samples = (f"{X_train.shape[0]} training / {task.X_test.shape[0]} test samples"
                    if held_out else f"{X_train.shape[0]} training samples (no held-out split)")
         print(f"bpnet train: {task.name}, {samples}, {task.n_features} features")
-        print(f"  network   {'-'.join(map(str, net.layer_sizes))} {net.activation}, "
+        print(f"  network   {'-'.join(map(str, net.layer_sizes))} {_acts(net)}, "
               f"{net.loss}, {net.n_params:,} parameters")
         print(f"  backend   {net.backend} on {net.device}, {net.dtype_name}", flush=True)
         if resumed:
@@ -482,7 +486,8 @@ def _run_train(args: argparse.Namespace) -> int:
     optimizer, batch_size = options["optimizer"], options["batch_size"]
     lr = ("line search" if optimizer == "lbfgs" else
           f"lr {history.lr[0] if history.lr else options['lr']:g}")
-    batch = "full batch" if batch_size is None else f"batch {batch_size}"
+    batch = ("full batch" if batch_size is None else f"batch {batch_size}" if batch_size != "auto"
+             else f"batch auto ({min(AUTO_BATCH, X_train.shape[0])})")
     unit = "iterations" if optimizer == "lbfgs" else "epochs"
     print(f"  optimizer {optimizer} ({lr}), {batch}, {history.epochs} {unit} in "
           f"{seconds:.2f} s ({rate:,.0f} samples/s)"

@@ -89,6 +89,20 @@ def test_per_layer_activations_survive_save_load_pickle_and_to(tmp_path):
         np.testing.assert_allclose(bpnet.to_numpy(twin.predict(X)), net.predict(X), rtol=1e-6)
 
 
+def test_the_command_takes_per_layer_activations_and_clipping(capsys):
+    from bpnet.cli import main
+
+    assert main(["train", "--dataset", "xor", "--hidden", "6,6", "--activation", "tanh,relu",
+                 "--clip-norm", "1", "--batch-size", "auto", "--epochs", "3",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "network   2-6-6-2 tanh,relu, cross_entropy" in out and "batch auto (4)" in out
+    assert main(["train", "--dataset", "xor", "--hidden", "6,6", "--activation", "tanh"]) == 0
+    assert main(["train", "--dataset", "xor", "--hidden", "6,6", "--activation", "tanh,rleu",
+                 "--no-progress"]) == 2
+    assert "unknown activation 'rleu'" in capsys.readouterr().err
+
+
 # --- custom activations ------------------------------------------------------------------
 
 
