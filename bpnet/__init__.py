@@ -8,6 +8,7 @@ from .backend import BACKENDS, cuda_available, get_namespace, to_numpy
 from .gradcheck import GradcheckReport, gradcheck
 from .losses import LOSSES
 from .model import MLP
+from .registry import register_activation, register_loss
 from .train import History
 
 __version__ = "0.1.0"
@@ -24,5 +25,7 @@ __all__ = [
     "get_namespace",
     "gradcheck",
     "optim",
+    "register_activation",
+    "register_loss",
     "to_numpy",
 ]

@@ -28,11 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from ._typing import Array
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "sigmoid", "sigmoid_complex",
-           "softplus", "softplus_complex"]
+__all__ = ["ACTIVATIONS", "BUILTIN_ACTIVATIONS", "Activation", "get_activation",
+           "get_activations", "sigmoid", "sigmoid_complex", "softplus", "softplus_complex"]
 
 LEAKY_SLOPE = 0.01
 
@@ -180,6 +181,10 @@ ACTIVATIONS: dict[str, Activation] = {
 # scikit-learn's name for the sigmoid
 _ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 
+#: The names bpnet defines (aliases and the output-only ``softmax`` included);
+#: :func:`bpnet.register_activation` adds others to :data:`ACTIVATIONS`.
+BUILTIN_ACTIVATIONS: frozenset[str] = frozenset([*ACTIVATIONS, *_ALIASES, "softmax"])
+
 
 def get_activation(name: str) -> Activation:
     """Look up an activation by name (``"logistic"`` is accepted for ``"sigmoid"``).
@@ -197,3 +202,27 @@ def get_activation(name: str) -> Activation:
             f"unknown activation {name!r}; expected one of: {', '.join(ACTIVATIONS)}"
         )
     return ACTIVATIONS[key]
+
+
+def get_activations(spec: Any, n_hidden: int) -> tuple[Activation, ...]:
+    """The activation of each of ``n_hidden`` hidden layers: one name for all of
+    them, or a sequence of one name per layer (``["relu", "tanh"]``).
+
+    Raises
+    ------
+    TypeError
+        When ``spec`` is neither a name nor a sequence of names.
+    ValueError
+        For an unknown name, or a sequence whose length is not ``n_hidden``.
+    """
+    if isinstance(spec, str):
+        act = get_activation(spec)
+        return (act,) * n_hidden
+    if not isinstance(spec, (list, tuple)):
+        raise TypeError("activation must be a name or a list of one name per hidden layer, "
+                        f"got {type(spec).__name__}")
+    if len(spec) != n_hidden:
+        raise ValueError(f"activation lists {len(spec)} names but the network has {n_hidden} "
+                         f"hidden layer{'s' if n_hidden != 1 else ''}; give one name per "
+                         "hidden layer, or a single name for all")
+    return tuple(get_activation(name) for name in spec)

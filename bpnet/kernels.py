@@ -116,7 +116,8 @@ def l2_penalty(params: Params, alpha: float, n: Any, xp: ModuleType,
 def loss_and_grad(
     params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0, xp: ModuleType,
     w: Array | None = None, n: Any = None, ops: Ops = PORTABLE, out: Params | None = None,
-) -> tuple[Array, list[tuple[Array, Array]]]:
+    keep_output: bool = False,
+) -> tuple[Array, list[tuple[Array, Array]]] | tuple[Array, list[tuple[Array, Array]], Array]:
     """Mean loss over the batch and its gradient with respect to every parameter.
 
     Parameters
@@ -142,14 +143,22 @@ def loss_and_grad(
         The composite operations (see :mod:`bpnet.ops`).
     out : sequence of (dW, db) buffers, optional
         Where ``ops`` writes the gradients when it can.
+    keep_output : bool, default False
+        Also return the output pre-activation ``z_L`` (N, n_L) of the forward
+        pass, safe from what the loss's twin may overwrite
+        (:meth:`~bpnet.ops.Ops.keep_output`): a training step counts its right
+        predictions from it without a second forward pass.
 
     Returns
     -------
     loss : 0-d array
     grads : list of (dW, db)
         Same shapes as ``params``.
+    z_L : array (N, n_L)
+        Only with ``keep_output``.
     """
     a, z = forward(params, x, arch.hidden, xp=xp, ops=ops)
+    kept = ops.keep_output(arch.loss, z, xp) if keep_output else None
     value, delta = ops.value_and_delta(arch.loss, z, y, arch.out, xp, w)
     grads = backward(params, a, delta, arch.hidden, xp=xp, ops=ops, out=out)
     if alpha:
@@ -158,7 +167,7 @@ def loss_and_grad(
         c = alpha / n
         grads = [(ops.axpby(dW, 1.0, W, c, xp), db)
                  for (dW, db), (W, _) in zip(grads, params, strict=True)]
-    return value, grads
+    return (value, grads, kept) if keep_output else (value, grads)
 
 
 def loss_value(

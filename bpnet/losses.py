@@ -43,7 +43,8 @@ from types import ModuleType
 from ._typing import Array
 from .activations import Activation, get_activation, sigmoid, softplus, softplus_complex
 
-__all__ = ["LOSSES", "Loss", "get_loss", "log_softmax", "output_activation", "softmax"]
+__all__ = ["BUILTIN_LOSSES", "LOSSES", "TARGETS", "Loss", "custom_loss", "get_loss",
+           "log_softmax", "output_activation", "softmax"]
 
 
 def log_softmax(z: Array, xp: ModuleType) -> Array:
@@ -235,6 +236,55 @@ LOSSES: dict[str, Loss] = {
              _bce_value_complex),
     )
 }
+
+
+#: The losses bpnet defines; :func:`bpnet.register_loss` adds others to :data:`LOSSES`.
+BUILTIN_LOSSES: frozenset[str] = frozenset(LOSSES)
+
+#: The kinds of targets a loss can take (see :attr:`Loss.targets`).
+TARGETS: tuple[str, ...] = ("real", "sign", "labels", "binary")
+
+
+def custom_loss(
+    name: str, cost: Callable[[Array, Array, ModuleType], Array],
+    dcost: Callable[[Array, Array, ModuleType], Array], *, outputs: tuple[str, ...],
+    targets: str, correct: Callable[[Array, Array, ModuleType], Array] | None,
+) -> Loss:
+    """A :class:`Loss` from a per-sample cost and its derivative with respect to the
+    output, fused with each output activation by the chain rule written from the
+    output, as the built-in losses are: ``delta_L = dcost(a, y) * f'(a)`` with
+    ``a = f(z)`` (``f'`` read off ``a``; skipped for identity).
+
+    Parameters
+    ----------
+    name : str
+    cost : callable ``(a, y, xp) -> array``
+        Per-sample, per-output cost, elementwise in ``a`` (..., N, k) and ``y``
+        (N, k); bpnet sums it over outputs and averages it over samples.
+    dcost : callable ``(a, y, xp) -> array``
+        ``d cost / d a``, same shape as ``a``.
+    outputs : tuple of str
+        Output activations it may be fused with; the first is the default.
+    targets : {"real", "sign", "labels", "binary"}
+        What the targets are (checked and converted as for the built-in losses:
+        ``labels`` arrive one-hot).
+    correct : callable ``(z, y, xp) -> bool array (N,)`` or None
+        Which samples are classified right (for accuracy); None: a regression loss.
+    """
+
+    def value(z: Array, y: Array, out: Activation, xp: ModuleType,
+              w: Array | None = None) -> Array:
+        return _mean(cost(out.f(z, xp), y, xp), w, xp)
+
+    def value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                        w: Array | None = None) -> tuple[Array, Array]:
+        a = out.f(z, xp)
+        d = dcost(a, y, xp)
+        delta = d if out.df is None else d * out.df(a, xp)
+        return _mean(cost(a, y, xp), w, xp), _per_sample(delta, w)
+
+    return Loss(name, outputs[0], tuple(outputs), targets, value_and_delta, value, _predict_out,
+                correct)
 
 
 def get_loss(name: str) -> Loss:

@@ -23,7 +23,11 @@ from typing import Any
 from ._typing import Array
 from .backend.transfer import device_of as xp_device
 
-__all__ = ["PORTABLE", "Ops"]
+__all__ = ["CLIP_EPS", "PORTABLE", "Ops"]
+
+#: Added to the gradient's norm before dividing by it in gradient clipping
+#: (``torch.nn.utils.clip_grad_norm_``'s 1e-6).
+CLIP_EPS = 1e-6
 
 
 class Ops:
@@ -66,6 +70,11 @@ class Ops:
         """The loss and its ``delta_L`` (see :mod:`bpnet.losses`); may overwrite
         ``z`` (a fresh pre-activation)."""
         return loss.value_and_delta(z, y, out, xp, w)
+
+    def keep_output(self, loss: Any, z: Array, xp: ModuleType) -> Array:
+        """``z`` (the output pre-activation) as :meth:`value_and_delta` will leave it:
+        itself where the loss's twin never writes into it, else a copy."""
+        return z
 
     # --- the backward pass -------------------------------------------------------------
     def ones_row(self, delta: Array, xp: ModuleType) -> Array | None:
@@ -129,6 +138,15 @@ class Ops:
         ``W * W`` temporary (twice as fast as ``sum(W * W)`` on a 64x128 layer)."""
         w = xp.reshape(W, (-1,))
         return xp.vecdot(w, w)
+
+    def clip_factor(self, sq_norm: Array, max_norm: float, xp: ModuleType) -> Array:
+        """``min(1, max_norm / (sqrt(sq_norm) + CLIP_EPS))``, 0-d on the device: what
+        gradient clipping by global norm multiplies the gradient by."""
+        return xp.minimum(max_norm / (xp.sqrt(sq_norm) + CLIP_EPS), 1.0)
+
+    def scale(self, g: Array, c: Array, xp: ModuleType) -> Array:
+        """``g * c`` for a 0-d ``c``; may overwrite ``g`` (a gradient the step owns)."""
+        return g * c
 
     # --- the epoch ---------------------------------------------------------------------
     def epoch_total(self, values: list[Array], sizes: list[int], xp: ModuleType) -> Array:

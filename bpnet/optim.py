@@ -52,6 +52,7 @@ __all__ = [
     "SGDState",
     "adam_init",
     "adam_update",
+    "clip_by_global_norm",
     "lbfgs",
     "make_optimizer",
     "scheduled_lr",
@@ -249,6 +250,40 @@ def make_optimizer(
     if name == "adam":
         return Adam(beta1=beta1, beta2=beta2, epsilon=epsilon)
     raise ValueError(f"unknown first-order optimizer {name!r}; expected one of: sgd, adam")
+
+
+# --- gradient clipping ----------------------------------------------------------------
+
+
+def clip_by_global_norm(grads: Structure, max_norm: float, xp: ModuleType,
+                        ops: Ops = PORTABLE) -> Structure:
+    """``grads`` scaled by ``min(1, max_norm / (||grads|| + 1e-6))``, where
+    ``||grads||`` is the L2 norm of all their entries together (the rule of
+    ``torch.nn.utils.clip_grad_norm_``).
+
+    The norm and the factor stay 0-d arrays on the device: clipping adds no
+    host sync to a step.  With an in-place twin of the ops, the gradients are
+    scaled in place (they belong to the step).
+
+    Parameters
+    ----------
+    grads : list of (dW, db), or array (P,)
+    max_norm : float
+        Largest norm the gradient keeps.
+    xp : namespace
+    ops : Ops
+
+    Returns
+    -------
+    Same structure as ``grads``.
+    """
+    leaves = [t for pair in grads for t in pair] if isinstance(grads, list) else [grads]
+    sq = None
+    for t in leaves:
+        part = ops.sq_norm(t, xp)
+        sq = part if sq is None else sq + part
+    c = ops.clip_factor(sq, max_norm, xp)
+    return _map(lambda g: ops.scale(g, c, xp), grads)
 
 
 # --- the same rules as functions -------------------------------------------------------

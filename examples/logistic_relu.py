@@ -40,7 +40,7 @@ def main() -> int:
     result = run()
     h = result["history"]
     print(f"2-64-1 ReLU, logistic loss, two spirals: loss {h.loss[0]:.3f} -> {h.loss[-1]:.4f} "
-          f"in {h.epochs} epochs ({h.time[-1]:.2f} s)")
+          f"in {h.epochs} epochs ({h.elapsed[-1]:.2f} s)")
     for name in ("train", "test"):
         m = result[name]
         print(f"  {name:<5} accuracy {100 * m['accuracy']:.2f}%  loss {m['loss']:.4f}")

@@ -88,7 +88,7 @@ def test_train_lbfgs_with_early_stopping_options(capsys):
         (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir"], "does not exist"),
         (["train", "--lr", "-1"], "lr must be a number > 0"),
         (["train", "--epochs", "0"], "epochs"),
-        (["train", "--batch-size", "many"], "positive integer or 'full'"),
+        (["train", "--batch-size", "many"], "positive integer, 'auto' or 'full'"),
         (["train", "--hidden", "0"], "positive integers"),
         (["train", "--activation", "relux"], "unknown activation 'relux'"),
         (["train", "--backend", "tensorflow"], "unknown backend"),

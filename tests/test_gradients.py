@@ -157,17 +157,17 @@ def test_float32_gradients_follow_float64(rng):
 
 
 def test_gradcheck_catches_a_wrong_gradient(monkeypatch, rng):
-    from bpnet import model
+    from bpnet import kernels
 
     net = bpnet.MLP([3, 4, 2], activation="tanh", dtype="float64")
-    true = model.kernels.loss_and_grad
+    true = kernels.loss_and_grad
 
     def broken(*args, **kwargs):
         value, grads = true(*args, **kwargs)
         (dW, db), *rest = grads
         return value, [(dW * 1.01, db), *rest]
 
-    monkeypatch.setattr(model.kernels, "loss_and_grad", broken)
+    monkeypatch.setattr(kernels, "loss_and_grad", broken)
     report = bpnet.gradcheck(net, rng.standard_normal((6, 3)), rng.standard_normal((6, 2)))
     assert not report.passed
     assert report.errors["W1"] > 1e-3 and report.errors["W2"] < 1e-7

@@ -37,6 +37,10 @@ def test_help_shows_every_option_with_its_default():
     for f in dataclasses.fields(FitOptions):
         assert f"{f.name} : {f.metadata['type']}" in text, f.name
     assert "epochs : int, default 200" in text
+    assert "batch_size : \"auto\", int or None, default 'auto'" in text
+    assert "min(200, n_samples)" in " ".join(text.split())
+    for name in ("clip_norm", "warm_start", "checkpoint", "checkpoint_every"):
+        assert f"{name} : " in text
     assert "Learning rate; default 1e-3" in text
     partial = pydoc.render_doc(bpnet.MLP.partial_fit, renderer=pydoc.plaintext)
     assert "beta2 : float in [0, 1), default 0.999" in partial and "epochs :" not in partial
@@ -72,3 +76,24 @@ def test_the_command_line_takes_its_help_from_the_schema(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "Nesterov's momentum" in out and "Default: per dataset" in out  # the recipes' epochs
     assert "``" not in out  # docstring markup is stripped
+
+
+def test_batch_size_auto_is_scikit_learns_min_200_n(rng):
+    for n, steps in ((500, 3), (200, 1), (60, 1)):
+        net = bpnet.MLP([2, 3, 2], loss="cross_entropy")
+        net.fit(rng.standard_normal((n, 2)), rng.integers(0, 2, n), epochs=1)
+        assert net.training_state["step"] == steps, n
+    assert fit_options(batch_size="auto").batch_for(1000) == 200
+    assert fit_options(batch_size=None).batch_for(1000) == 1000
+    assert fit_options(optimizer="lbfgs").batch_for(1000) == 1000
+    with pytest.raises(ValueError, match="'auto', a positive integer or None"):
+        fit_options(batch_size="full")
+
+
+def test_fit_with_its_defaults_solves_digits_as_the_command_does():
+    pytest.importorskip("sklearn")
+    s = bpnet.data.load("digits")
+    net = bpnet.MLP([64, 128, 10], activation="relu", loss="cross_entropy")
+    net.fit(s.X_train, s.y_train)  # epochs=200, batch_size="auto": min(200, n)
+    # bpnet train --dataset digits reaches 97.1% (README); fit's defaults as well
+    assert net.evaluate(s.X_test, s.y_test)["accuracy"] >= 0.97

@@ -47,7 +47,10 @@ def test_learning_curves_with_validation_has_loss_and_accuracy_panels():
     assert acc_ax.get_ylabel() == "accuracy (%)"
     assert [line.get_label() for line in loss_ax.get_lines()] == ["train", "validation"]
     np.testing.assert_allclose(loss_ax.get_lines()[0].get_ydata(), history.loss)
+    assert [line.get_label() for line in acc_ax.get_lines()] == ["train", "validation"]
     np.testing.assert_allclose(acc_ax.get_lines()[0].get_ydata(),
+                               100 * np.asarray(history.accuracy))
+    np.testing.assert_allclose(acc_ax.get_lines()[1].get_ydata(),
                                100 * np.asarray(history.val_accuracy))
     assert loss_ax.get_yscale() == "log" and fig.get_suptitle() == "xor"
 
@@ -55,12 +58,15 @@ def test_learning_curves_with_validation_has_loss_and_accuracy_panels():
 def test_learning_curves_without_validation_and_into_given_axes():
     _, _, _, history = _trained(validation=False)
     fig = bplot.learning_curves(history)
-    (ax,) = fig.axes
-    assert [line.get_label() for line in ax.get_lines()] == ["train"]
+    assert [[line.get_label() for line in ax.get_lines()] for ax in fig.axes] == [["train"]] * 2
     own = Figure()
     axes = [own.add_subplot(1, 2, 1), own.add_subplot(1, 2, 2)]
     assert bplot.learning_curves(history, axes=axes) is own
-    assert len(axes[0].get_lines()) == 1 and not axes[1].get_lines()
+    assert len(axes[0].get_lines()) == 1 and len(axes[1].get_lines()) == 1
+    X, y = data.times_table()
+    regression = bpnet.MLP([X.shape[1], 4, 1], loss="mse", seed=0).fit(X, y, epochs=2)
+    (ax,) = bplot.learning_curves(regression).axes  # no accuracy, no second panel
+    assert [line.get_label() for line in ax.get_lines()] == ["train"]
     empty = bpnet.History()
     with pytest.raises(ValueError, match="no epochs"):
         bplot.learning_curves(empty)

@@ -330,15 +330,15 @@ def test_an_error_mid_epoch_keeps_nothing_and_an_interrupt_keeps_the_last_step(r
             raise error
         return run
 
-    monkeypatch.setattr("bpnet.model.loop.one_epoch", fails_after_a_step(RuntimeError("lost")))
+    monkeypatch.setattr("bpnet.train.loop.one_epoch", fails_after_a_step(RuntimeError("lost")))
     with pytest.raises(RuntimeError, match="lost"):
         net.partial_fit(X, y, batch_size=8)
-    monkeypatch.setattr("bpnet.model.loop.one_epoch", real)
+    monkeypatch.setattr("bpnet.train.loop.one_epoch", real)
     for n in (net, ref):
         n.partial_fit(X, y, batch_size=8)
     assert_same_weights(net, weights(ref))  # as if the failed call never happened
 
-    monkeypatch.setattr("bpnet.model.loop.one_epoch", fails_after_a_step(KeyboardInterrupt()))
+    monkeypatch.setattr("bpnet.train.loop.one_epoch", fails_after_a_step(KeyboardInterrupt()))
     before = weights(net)
     with pytest.raises(KeyboardInterrupt):
         net.partial_fit(X, y, batch_size=8)

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._typing import Array
 from ..activations import LEAKY_SLOPE
-from ..ops import Ops
+from ..ops import CLIP_EPS, Ops
 
 __all__ = ["TorchOps"]
 
@@ -118,6 +118,10 @@ class TorchOps(Ops):
         delta = r if backward is None else backward(r, a)
         return value, delta.mul_(inv_n)
 
+    def keep_output(self, loss: Any, z: Array, xp: ModuleType) -> Array:
+        # only the squared error's twin activates z in place
+        return z.clone() if loss.name == "mse" else z
+
     def ones_row(self, delta: Array, xp: ModuleType) -> Array | None:
         return None  # grad_b sums directly
 
@@ -170,6 +174,14 @@ class TorchOps(Ops):
     def sq_norm(self, W: Array, xp: ModuleType) -> Array:
         w = W.reshape(-1)
         return self.torch.vdot(w, w)
+
+    def clip_factor(self, sq_norm: Array, max_norm: float, xp: ModuleType) -> Array:
+        # clamp_, not array-api-compat's minimum: its 1.0 would become a tensor (a
+        # host-to-device copy on CUDA); a Python number in torch's own ops does not
+        return (max_norm / (sq_norm.sqrt() + CLIP_EPS)).clamp_(max=1.0)
+
+    def scale(self, g: Array, c: Array, xp: ModuleType) -> Array:
+        return g.mul_(c)
 
     def epoch_total(self, values: list[Array], sizes: list[int], xp: ModuleType) -> Array:
         # one product at the end of the epoch instead of two operations per step

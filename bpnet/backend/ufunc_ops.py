@@ -68,6 +68,10 @@ class UfuncOps(Ops):
         e /= n
         return value, e
 
+    def keep_output(self, loss: Any, z: Array, xp: ModuleType) -> Array:
+        # value_and_delta's cross-entropy twin computes in z's memory
+        return z.copy() if loss.name == "cross_entropy" else z
+
     def times_df(self, delta: Array, a: Array, act: Any, xp: ModuleType) -> Array:
         if act.name == "relu":
             # delta * (a > 0) without the cast to floats: the product with a
@@ -98,6 +102,10 @@ class UfuncOps(Ops):
         else:
             x += b * y
         return x
+
+    def scale(self, g: Array, c: Array, xp: ModuleType) -> Array:
+        g *= c
+        return g
 
     def adam_step(self, p: Array, m: Array, v: Array, size: float, eps: float,
                   xp: ModuleType) -> Array:

@@ -3,7 +3,8 @@
 - :mod:`~bpnet.train.options`: :class:`FitOptions`, the one list of fit options;
 - :mod:`~bpnet.train.step`: the pure training step;
 - :mod:`~bpnet.train.loop`: batches, stopping rules, history and progress;
-- :mod:`~bpnet.train.lbfgs`: full-batch training with SciPy's L-BFGS-B.
+- :mod:`~bpnet.train.lbfgs`: full-batch training with SciPy's L-BFGS-B;
+- :mod:`~bpnet.train.state`: the training state as host values, for checkpoints.
 
 None of them sees a network: :class:`bpnet.MLP` hands them its parameters,
 architecture and data, and keeps what they return.

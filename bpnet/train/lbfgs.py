@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from ..optim import lbfgs
 from ..params import Layout
 from .loop import Bar, History, Monitor, Run
 from .options import FitOptions
+from .step import correct_count
 
 __all__ = ["fit_lbfgs", "objective"]
 
@@ -31,6 +33,7 @@ Put = Callable[[np.ndarray], Array]
 
 def objective(
     layout: Layout, x: Array, y: Array, arch: Arch, *, alpha: float, xp: ModuleType, put: Put,
+    seen: dict[str, Any] | None = None,
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """The function SciPy minimises: ``theta (P,) float64 -> (loss, gradient (P,))``.
 
@@ -46,14 +49,29 @@ def objective(
     xp : namespace
     put : callable
         Moves a host vector to the device in the network's dtype.
+    seen : dict, optional
+        For a classification loss, each evaluation records there its point
+        (``"theta"``) and how many samples it classifies right (``"correct"``),
+        read back in the evaluation's one transfer: the training accuracy of
+        each iteration without a second forward pass.
     """
+    counts = seen is not None and arch.loss.correct is not None
 
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         tree = layout.unravel(put(theta), xp=xp)  # one transfer in
-        value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp)
-        packed = xp.concat([xp.reshape(value, (1,)), layout.ravel(grads, xp=xp)])
+        if counts:
+            value, grads, z = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp,
+                                                    keep_output=True)
+            right = xp.astype(correct_count(arch.loss, z, y, xp), value.dtype)
+            head = [xp.reshape(value, (1,)), xp.reshape(right, (1,))]
+        else:
+            value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp)
+            head = [xp.reshape(value, (1,))]
+        packed = xp.concat([*head, layout.ravel(grads, xp=xp)])
         host = np.asarray(to_numpy(lazy.materialize(xp, packed)[0]), dtype=np.float64)  # one out
-        return float(host[0]), host[1:]
+        if counts:
+            seen["theta"], seen["correct"] = np.array(theta, copy=True), float(host[1])
+        return float(host[0]), host[len(head):]
 
     return value_and_grad
 
@@ -73,7 +91,9 @@ def fit_lbfgs(
     FloatingPointError
         When the loss is not finite at the starting weights.
     """
-    value_and_grad = objective(layout, x, y, arch, alpha=opts.alpha, xp=xp, put=put)
+    seen: dict[str, Any] = {}
+    value_and_grad = objective(layout, x, y, arch, alpha=opts.alpha, xp=xp, put=put, seen=seen)
+    counts = arch.loss.correct is not None
     x0 = run.params
     f0, _ = value_and_grad(x0)
     if not math.isfinite(f0):
@@ -84,18 +104,25 @@ def fit_lbfgs(
 
     def on_iteration(theta: np.ndarray, value: float) -> bool:
         run.params = np.array(theta, copy=True)
-        history.loss.append(value)
-        history.lr.append(float("nan"))  # the line search picks each step
+        accuracy = val_loss = val_accuracy = None
+        if counts:
+            if "theta" in seen and np.array_equal(seen["theta"], theta):
+                right = seen["correct"]  # the iterate is the last point evaluated
+            else:  # not seen: count with a forward pass of its own
+                _, c = kernels.metrics(layout.unravel(put(theta), xp=xp), x, y, arch, xp=xp)
+                right = host_scalars(xp, [c])[0]
+            accuracy = right / x.shape[0]
         monitored = value
         if val is not None:
             tree = layout.unravel(put(theta), xp=xp)
             v_loss, v_acc = kernels.metrics(tree, *val, arch, xp=xp)
             host = host_scalars(xp, [v_loss] + ([] if v_acc is None else [v_acc]))
-            history.val_loss.append(host[0])
+            val_loss = monitored = host[0]
             if len(host) > 1:
-                history.val_accuracy.append(host[1] / val[0].shape[0])
-            monitored = host[0]
-        history.time.append(time.perf_counter() - start)
+                val_accuracy = host[1] / val[0].shape[0]
+        # the line search picks each step: no learning rate
+        history.record(loss=value, lr=float("nan"), started=start, accuracy=accuracy,
+                       val_loss=val_loss, val_accuracy=val_accuracy)
         number = history.epochs
         monitor.update(number, monitored, lambda: None)
         if opts.callback is not None:  # callbacks may use the network

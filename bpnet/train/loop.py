@@ -35,7 +35,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """What happened during a fit.
 
@@ -71,10 +71,20 @@ class History:
         Mean training loss of each epoch: the average over its batches, each
         weighted by its size, L2 penalty included.  For ``lbfgs``, the
         full-batch loss after each iteration.
+    accuracy : list of float
+        Training accuracy of each epoch, for classification losses (empty for
+        regression): the fraction of training samples that the steps' own
+        forward passes classified right, each batch at the weights its step
+        started from (as ``loss`` is measured, and as Keras reports it; counted
+        on the device and read back with the epoch's one transfer, so it costs
+        no second pass).  :meth:`MLP.evaluate` gives the accuracy at the final
+        weights.  For ``lbfgs``, the full-batch accuracy after each iteration.
     val_loss, val_accuracy : list of float
         Loss and accuracy on ``validation_data`` after each epoch (empty without
         validation data; accuracy only for classification losses).
     time : list of float
+        Seconds each epoch took.
+    elapsed : list of float
         Seconds since the start of the fit at the end of each epoch.
     lr : list of float
         Learning rate used in each epoch.
@@ -94,15 +104,20 @@ class History:
     """
 
     loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
+    elapsed: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     optimizer: str = ""
     n_samples: int = 0
     stopped_early: bool = False
     stop_reason: str = ""
     best_epoch: int | None = None
+
+    #: The per-epoch columns, in the order :meth:`to_dict` gives them.
+    COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time", "elapsed")
 
     @property
     def epochs(self) -> int:
@@ -112,15 +127,55 @@ class History:
     @property
     def samples_per_second(self) -> float:
         """Training throughput over the whole run (0 before the first epoch)."""
-        if not self.time or self.time[-1] <= 0:
+        if not self.elapsed or self.elapsed[-1] <= 0:
             return 0.0
-        return self.n_samples * self.epochs / self.time[-1]
+        return self.n_samples * self.epochs / self.elapsed[-1]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain Python values, e.g. for ``json.dump``."""
-        out = asdict(self)
-        out["epochs"] = self.epochs
+    def record(self, *, loss: float, lr: float, started: float, accuracy: float | None = None,
+               val_loss: float | None = None, val_accuracy: float | None = None) -> None:
+        """Append one epoch; ``started`` is the fit's :func:`time.perf_counter` start."""
+        now = time.perf_counter() - started
+        self.loss.append(loss)
+        for name, value in (("accuracy", accuracy), ("val_loss", val_loss),
+                            ("val_accuracy", val_accuracy)):
+            if value is not None:
+                getattr(self, name).append(value)
+        self.lr.append(lr)
+        self.time.append(now - (self.elapsed[-1] if self.elapsed else 0.0))
+        self.elapsed.append(now)
+
+    def to_dict(self) -> dict[str, list]:
+        """The per-epoch values as columns of equal length: ``epoch`` (from 1), then
+        each of :attr:`COLUMNS` that was recorded (``accuracy`` only for
+        classification, ``val_*`` only with validation data).
+
+        ``pandas.DataFrame(history.to_dict())`` is a table of one row per epoch;
+        the values are plain Python numbers (``json.dump`` takes them).  The run's
+        own facts (``optimizer``, ``stop_reason``, ``best_epoch``...) are
+        attributes.
+        """
+        out: dict[str, list] = {"epoch": list(range(1, self.epochs + 1))}
+        for name in self.COLUMNS:
+            values = getattr(self, name)
+            if values and len(values) == self.epochs:
+                out[name] = list(values)
         return out
+
+    def __repr__(self) -> str:
+        parts = [self.optimizer or "no optimizer", f"{self.epochs} epochs"]
+        if self.loss:
+            parts.append(f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}")
+        for name in ("accuracy", "val_loss", "val_accuracy"):
+            values = getattr(self, name)
+            if values:
+                parts.append(f"{name} {values[-1]:.4g}")
+        if self.elapsed:
+            parts.append(f"{self.elapsed[-1]:.3g} s")
+        if self.stop_reason:
+            parts.append(f"stop_reason={self.stop_reason!r}")
+        if self.best_epoch is not None:
+            parts.append(f"best_epoch={self.best_epoch}")
+        return f"History({', '.join(parts)})"
 
 
 @dataclass
@@ -142,15 +197,20 @@ class Run:
 
 @dataclass
 class Kept:
-    """Optimizer state kept on a network between calls (see :meth:`MLP.partial_fit`).
+    """Training state kept on a network between calls (see :meth:`MLP.partial_fit`
+    and ``fit(warm_start=True)``), and saved with it.
 
     ``key`` (:func:`state_key`) is what the state is valid for: it continues only
-    under the same optimizer settings and parameter structure.
+    under the same optimizer settings and parameter structure.  ``epoch`` and
+    ``samples_seen`` are the schedule's clock: epochs run, and samples seen in
+    them (``invscaling``).
     """
 
     key: tuple
     opt_state: Any
     rng: np.random.Generator | None
+    epoch: int = 0
+    samples_seen: int = 0
 
 
 def state_key(opt: Any, step: Step) -> tuple:
@@ -210,6 +270,8 @@ class Bar:
         if not self.enabled:
             return
         info = {"loss": f"{history.loss[-1]:.4g}"}
+        if history.accuracy:
+            info["acc"] = f"{history.accuracy[-1]:.3f}"
         if history.val_loss:
             info["val_loss"] = f"{history.val_loss[-1]:.4g}"
         if history.val_accuracy:
@@ -242,15 +304,16 @@ def nonfinite_probe(step: Step, packed: Any) -> Array:
 
 
 def epoch(step: Step, run: Run, data: Any, n: int, bounds: list[tuple[int, int]],
-          lr: float) -> Array:
+          lr: float, *, correct: bool = False) -> Array | tuple[Array, Array]:
     """One pass over the data (:meth:`Step.data` of ``n`` samples); returns the
-    summed batch losses (0-d, on the device)."""
+    summed batch losses (0-d, on the device), and with ``correct`` the count of
+    right predictions too (see :meth:`Step.epoch`)."""
     xp = step.xp
     order = run.rng.permutation(n) if run.rng is not None and len(bounds) > 1 else None
-    total = step.epoch(run, data, order, bounds, lr)
+    sums = step.epoch(run, data, order, bounds, lr, correct=correct)
     # Lazy backends would otherwise grow one graph over the whole run.
     run.params, run.opt_state = lazy.persist(xp, (run.params, run.opt_state))
-    return total
+    return sums
 
 
 def one_epoch(step: Step, run: Run, data: Any, n: int, batch_size: int | None,
@@ -278,6 +341,7 @@ def one_epoch(step: Step, run: Run, data: Any, n: int, batch_size: int | None,
 def fit_epochs(
     step: Step, run: Run, data: Any, n: int, val: tuple[Array, Array] | None,
     opts: FitOptions, history: History, *, publish: Callable[[Params], None],
+    clock: tuple[int, int] = (0, 0), checkpoint: Callable[[int], None] | None = None,
 ) -> History:
     """Train for ``opts.epochs`` epochs (or until a stopping rule fires).
 
@@ -298,27 +362,38 @@ def fit_epochs(
     publish : callable ``(params) -> None``
         Called with each epoch's weights (a tree, safe from later steps) before
         the callback runs, so that the callback sees them on the network.
+    clock : (int, int)
+        Epochs and samples of the run this fit continues (``warm_start``): the
+        schedule counts on from them.
+    checkpoint : callable ``(epochs) -> None``, optional
+        Called after every ``opts.checkpoint_every`` epochs (counted in this fit)
+        while ``run`` holds that epoch's end, to write a checkpoint.
 
     Returns
     -------
     History
     """
     xp = step.xp
-    bounds = batches(n, opts.batch_size)
+    bounds = batches(n, opts.batch_for(n))
     monitor = Monitor(opts.tol, opts.patience, active=opts.early_stopping or opts.tol is not None)
     bar = Bar(opts.epochs, opts.progress)
     start = time.perf_counter()
-    samples_seen = 0
+    first, samples_seen = clock
+    counts = step.arch.loss.correct is not None
     last_good: tuple[int, Any] | None = None  # start of the last epoch with a finite loss
     try:
         for e in range(opts.epochs):
-            lr = scheduled_lr(opts.lr_schedule, opts.resolved_lr, epoch=e, epochs=opts.epochs,
-                              samples_seen=samples_seen, power_t=opts.power_t,
-                              step_size=opts.lr_step_size, gamma=opts.lr_gamma)
+            lr = scheduled_lr(opts.lr_schedule, opts.resolved_lr, epoch=first + e,
+                              epochs=first + opts.epochs, samples_seen=samples_seen,
+                              power_t=opts.power_t, step_size=opts.lr_step_size,
+                              gamma=opts.lr_gamma)
             start_of_epoch = step.copy(run.params, run.opt_state)
-            total = epoch(step, run, data, n, bounds, lr)
+            sums = epoch(step, run, data, n, bounds, lr, correct=counts)
+            total, right = sums if counts else (sums, None)
             samples_seen += n
             scalars = [total / n, nonfinite_probe(step, run.params)]
+            if counts:
+                scalars.append(right)
             if val is not None:
                 v_loss, v_acc = kernels.metrics(step.unpack(run.params), *val, step.arch, xp=xp)
                 scalars += [v_loss] + ([] if v_acc is None else [v_acc])
@@ -338,14 +413,15 @@ def fit_epochs(
                     f"epoch {kept}. Try a smaller lr."
                 )
             last_good = (e + 1, start_of_epoch)
-            history.loss.append(host[0])
-            if val is not None:
-                history.val_loss.append(host[2])
-                if len(host) > 3:
-                    history.val_accuracy.append(host[3] / val[0].shape[0])
-            history.lr.append(lr)
-            history.time.append(time.perf_counter() - start)
+            rest = host[3:] if counts else host[2:]
+            history.record(
+                loss=host[0], lr=lr, started=start,
+                accuracy=host[2] / n if counts else None,
+                val_loss=rest[0] if val is not None else None,
+                val_accuracy=rest[1] / val[0].shape[0] if len(rest) > 1 else None)
             number = e + 1
+            if checkpoint is not None and number % opts.checkpoint_every == 0:
+                checkpoint(number)
             if opts.callback is not None:  # callbacks may use the network
                 publish(step.export(run.params))
             monitored = history.val_loss[-1] if val is not None else history.loss[-1]

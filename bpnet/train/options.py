@@ -13,15 +13,18 @@ defaults.
 from __future__ import annotations
 
 import dataclasses
+import os
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import inputs as v
 from ..optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES, Optimizer, make_optimizer
 
 __all__ = [
+    "AUTO_BATCH",
     "PARTIAL_FIT_OPTIONS",
     "FitOptions",
     "check_option",
@@ -30,6 +33,10 @@ __all__ = [
     "fit_options",
     "numpydoc",
 ]
+
+
+#: ``batch_size="auto"`` is ``min(AUTO_BATCH, n_samples)``, scikit-learn's default.
+AUTO_BATCH = 200
 
 
 def _option(default: Any, type_: str, doc: str, check: Callable[[str, Any], Any]) -> Any:
@@ -60,6 +67,28 @@ def _lr_gamma(name: str, value: Any) -> float:
     return v.check_fraction(name, value, low_open=True, high_open=False)
 
 
+def _batch_size(name: str, value: Any) -> int | str | None:
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"batch_size must be 'auto', a positive integer or None, got {value!r}")
+    return v.check_positive(name, value, integer=True)
+
+
+def _path(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike) or None, got "
+                        f"{type(value).__name__}")
+    directory = Path(value).parent
+    if Path(value).is_dir():
+        raise ValueError(f"{name} {str(value)!r} is a directory; give a file name")
+    if not directory.is_dir():
+        raise ValueError(f"{name} {str(value)!r}: directory {str(directory)!r} does not exist")
+    return value
+
+
 def _callback(name: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise TypeError(f"callback must be callable(epoch, history) or None, got {value!r}")
@@ -85,10 +114,11 @@ class FitOptions:
     epochs: int = _option(
         200, "int", "Passes over the data; for ``lbfgs``, the largest number of iterations.",
         _positive_int)
-    batch_size: int | None = _option(
-        None, "int or None",
-        "Samples per step; ``None`` is the full batch (the only choice for ``lbfgs``).",
-        _or_none(_positive_int))
+    batch_size: int | str | None = _option(
+        "auto", '"auto", int or None',
+        f"Samples per step; ``\"auto\"`` is ``min({AUTO_BATCH}, n_samples)`` (scikit-learn's "
+        "default), ``None`` the full batch.  ``lbfgs`` always works on the full batch (it "
+        "takes ``\"auto\"`` or ``None``).", _batch_size)
     shuffle: bool = _option(
         True, "bool", "Draw a new order of the samples every epoch.", v.check_bool)
     seed: int | None = _option(
@@ -112,6 +142,13 @@ class FitOptions:
     epsilon: float = _option(
         1e-8, "float", "``adam`` only: added to the root of the second moment.",
         v.check_positive)
+    clip_norm: float | None = _option(
+        None, "float or None",
+        "Clip the gradient by its global norm: when the L2 norm of all the gradient's "
+        "entries together (penalty included) exceeds ``clip_norm``, scale it down to "
+        "``clip_norm`` before the update (``torch.nn.utils.clip_grad_norm_``'s rule).  The "
+        "norm stays on the device: no host sync per step.  Not for ``lbfgs``.",
+        _or_none(v.check_positive))
     lr_schedule: Any = _option(  # noqa: RUF009 (_option returns a dataclasses.field)
         "constant", '{"constant", "invscaling", "step", "cosine"} or callable',
         "How the learning rate changes from epoch to epoch; see "
@@ -145,11 +182,38 @@ class FitOptions:
         None, "callable ``(epoch, history) -> bool | None``, optional",
         "Called after every epoch (``epoch`` counts from 1) with the network already "
         "holding that epoch's weights; returning True stops.", _callback)
+    warm_start: bool = _option(
+        False, "bool",
+        "Continue the optimizer state (Adam's moments, SGD's velocity, step count), the "
+        "shuffling generator and the schedule's epoch count that the last ``fit`` or "
+        "``partial_fit`` left on the network, or that :meth:`MLP.load` read from a "
+        "checkpoint, instead of starting them afresh; a state of other optimizer settings "
+        "starts afresh.  Train, save, load and continue gives bit for bit the weights of "
+        "one run straight through (for every schedule but ``cosine``, whose horizon is the "
+        "epochs of the run so far, which a first call cannot know).  ``seed`` restarts the "
+        "generator.  For ``lbfgs``, which "
+        "keeps no state, training always continues from the current weights.", v.check_bool)
+    checkpoint: Any = _option(  # noqa: RUF009
+        None, "str, path-like or None",
+        "Save the network with its optimizer state and shuffling generator "
+        "(:meth:`MLP.save`, atomically) to this file every ``checkpoint_every`` epochs and "
+        "at the end; :meth:`MLP.load` and ``warm_start=True`` continue from it.  Not for "
+        "``lbfgs``.", _path)
+    checkpoint_every: int = _option(
+        1, "int", "Epochs between checkpoints.", _positive_int)
 
     def make_optimizer(self) -> Optimizer:
         """The first-order optimizer these options describe (not for ``lbfgs``)."""
         return make_optimizer(self.optimizer, momentum=self.momentum, nesterov=self.nesterov,
                               beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon)
+
+    def batch_for(self, n: int) -> int:
+        """The batch size for ``n`` samples: ``batch_size`` resolved (``"auto"`` is
+        ``min(200, n)``, None the full batch) and clipped to ``n``."""
+        b = self.batch_size
+        if b is None or self.optimizer == "lbfgs":
+            return n
+        return min(AUTO_BATCH if b == "auto" else b, n)
 
     @property
     def resolved_lr(self) -> float:
@@ -164,7 +228,7 @@ _CHECKS = {name: (f.default, f.metadata["check"]) for name, f in _FIELDS.items()
 #: The options :meth:`MLP.partial_fit` takes (one epoch: no schedule, no stopping).
 PARTIAL_FIT_OPTIONS: tuple[str, ...] = (
     "optimizer", "lr", "batch_size", "shuffle", "seed", "alpha", "momentum", "nesterov",
-    "beta1", "beta2", "epsilon",
+    "beta1", "beta2", "epsilon", "clip_norm",
 )
 
 
@@ -215,13 +279,19 @@ def fit_options(allowed: Iterable[str] | None = None, **given: Any) -> FitOption
     if opts.nesterov and opts.optimizer == "sgd" and opts.momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0")
     if opts.optimizer == "lbfgs":
-        if opts.batch_size is not None:
+        if opts.batch_size not in (None, "auto"):
             raise ValueError(
-                "optimizer 'lbfgs' works on the full batch; leave batch_size=None "
-                f"(got {opts.batch_size})"
+                "optimizer 'lbfgs' works on the full batch; leave batch_size at 'auto' or "
+                f"None (got {opts.batch_size})"
             )
         if opts.early_stopping:
             raise ValueError("early_stopping is not available with optimizer 'lbfgs'; use tol")
+        for name in ("clip_norm", "checkpoint"):
+            if getattr(opts, name) is not None:
+                raise ValueError(
+                    f"{name} is not available with optimizer 'lbfgs' (its line search picks "
+                    "each step and it keeps no state to continue); use 'adam' or 'sgd'"
+                )
     return opts
 
 

@@ -45,21 +45,39 @@ import numpy as np
 from .. import kernels
 from .._typing import Arch, Array, Params
 from ..backend import device_of, fast, lazy
+from ..backend.select import count_dtype
 from ..ops import PORTABLE, Ops
-from ..optim import Optimizer
+from ..optim import Optimizer, clip_by_global_norm
 from ..params import Layout
 
-__all__ = ["CompiledStep", "InplaceStep", "Step", "make_step", "step"]
+__all__ = ["CompiledStep", "InplaceStep", "Step", "correct_count", "make_step", "step"]
 
 #: One batch as a step reads it, and its number of samples.
 Batch = tuple[Any, int]
+
+#: Batches whose outputs an epoch keeps before counting their right predictions:
+#: one count (a few operations) per this many steps bounds the memory kept to
+#: this many batches' outputs.
+COUNT_EVERY = 32
+
+
+def correct_count(loss: Any, z: Array, y: Array, xp: ModuleType,
+                  w: Array | None = None) -> Array:
+    """How many samples the output pre-activation ``z`` (N, k) classifies right
+    against ``y`` (:attr:`bpnet.losses.Loss.correct`), a 0-d integer array on the
+    device; rows of weight 0 in ``w`` (N, 1) (a padded batch) do not count."""
+    right = xp.astype(loss.correct(z, y, xp), count_dtype(xp))
+    if w is not None:
+        right = right * xp.astype(w[:, 0] > 0, right.dtype)
+    return xp.sum(right)
 
 
 def step(
     params: Any, opt_state: Any, x: Array, y: Array, lr: float, *, arch: Arch,
     opt: Optimizer, alpha: float = 0.0, xp: ModuleType, layout: Layout | None = None,
     loss_and_grad: Any = None, w: Array | None = None, n: Any = None,
-) -> tuple[Any, Any, Array]:
+    clip_norm: float | None = None, keep_output: bool = False,
+) -> tuple[Any, Any, Array] | tuple[Any, Any, Array, Array]:
     """One training step on the batch (x, y).
 
     Parameters
@@ -85,6 +103,12 @@ def step(
     w, n : optional
         Sample weights (N, 1) summing to 1, and the penalty's sample count (see
         :func:`bpnet.kernels.loss_and_grad`): how a padded batch is masked.
+    clip_norm : float, optional
+        Clip the gradient to this global norm (:func:`bpnet.optim.clip_by_global_norm`)
+        before the update.
+    keep_output : bool, default False
+        Also return the output pre-activation of the forward pass (for counting
+        right predictions without a second pass).
 
     Returns
     -------
@@ -93,14 +117,21 @@ def step(
     opt_state : new state of ``opt``
     loss : 0-d array
         The batch's loss at the parameters the step started from.
+    z_L : array (N, n_L)
+        Only with ``keep_output``: the output pre-activation at those parameters.
     """
     tree = params if layout is None else layout.unravel(params, xp=xp)
-    value, grads = (loss_and_grad or kernels.loss_and_grad)(tree, x, y, arch, alpha=alpha,
-                                                            xp=xp, w=w, n=n)
+    f = loss_and_grad or kernels.loss_and_grad
+    if keep_output:
+        value, grads, z = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n, keep_output=True)
+    else:
+        value, grads = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n)
     if layout is not None:
         grads = layout.ravel(grads, xp=xp)
+    if clip_norm is not None:
+        grads = clip_by_global_norm(grads, clip_norm, xp)
     params, opt_state = opt.update(params, grads, opt_state, lr, xp)
-    return params, opt_state, value
+    return (params, opt_state, value, z) if keep_output else (params, opt_state, value)
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,8 @@ class Step:
     flat : bool
     loss_and_grad : callable
         :func:`bpnet.kernels.loss_and_grad` or a backend's compiled twin.
+    clip_norm : float or None
+        Global norm the gradient is clipped to (None: no clipping).
     """
 
     arch: Arch
@@ -131,6 +164,7 @@ class Step:
     layout: Layout
     flat: bool
     loss_and_grad: Any
+    clip_norm: float | None = None
 
     #: Whether calls take over (and may overwrite) the arrays they are given.
     donates = False
@@ -200,29 +234,63 @@ class Step:
         for lo, hi in bounds:
             yield (x[lo:hi, ...], y[lo:hi, ...]), hi - lo
 
-    def __call__(self, packed: Any, opt_state: Any, batch: Any,
-                 lr: float) -> tuple[Any, Any, Array]:
+    def __call__(self, packed: Any, opt_state: Any, batch: Any, lr: float, *,
+                 keep_output: bool = False) -> tuple[Any, ...]:
         """One step on packed parameters; see :func:`step`."""
         x, y = batch
+        # a backend's compiled twin returns no output: the kernel itself does
+        f = kernels.loss_and_grad if keep_output else self.loss_and_grad
         return step(packed, opt_state, x, y, lr, arch=self.arch, opt=self.opt, alpha=self.alpha,
-                    xp=self.xp, layout=self.layout if self.flat else None,
-                    loss_and_grad=self.loss_and_grad)
+                    xp=self.xp, layout=self.layout if self.flat else None, loss_and_grad=f,
+                    clip_norm=self.clip_norm, keep_output=keep_output)
 
     def epoch(self, run: Any, data: Any, order: np.ndarray | None,
-              bounds: Sequence[tuple[int, int]], lr: float) -> Array:
+              bounds: Sequence[tuple[int, int]], lr: float, *,
+              correct: bool = False) -> Array | tuple[Array, Array]:
         """One pass over the data (:meth:`data`), the batches :meth:`batches` gives;
         ``run`` (a :class:`~bpnet.train.loop.Run`) holds the parameters and state
         after every step, so an interruption finds the last completed one.
 
         Returns the summed batch losses, each times its batch's size (0-d, on the
-        device).
+        device); with ``correct``, also the number of samples the steps' own
+        forward passes classified right (0-d integer, on the device): each step
+        keeps its output, and every :data:`COUNT_EVERY` steps the kept outputs
+        are counted together, so the count costs no second forward pass and a
+        few operations per :data:`COUNT_EVERY` steps.
         """
         values, sizes = [], []
+        outputs: list[Array] = []
+        targets: list[Array] = []
+        right = None
         for batch, size in self.batches(data, order, bounds):
-            run.params, run.opt_state, value = self(run.params, run.opt_state, batch, lr)
+            if correct:
+                run.params, run.opt_state, value, z = self(run.params, run.opt_state, batch, lr,
+                                                           keep_output=True)
+                outputs.append(z)
+                targets.append(batch[1])
+                if len(outputs) == COUNT_EVERY:
+                    right = self._count(right, outputs, targets)
+            else:
+                run.params, run.opt_state, value = self(run.params, run.opt_state, batch, lr)
             values.append(value)
             sizes.append(size)
-        return self.ops.epoch_total(values, sizes, self.xp)
+        total = self.ops.epoch_total(values, sizes, self.xp)
+        if not correct:
+            return total
+        if outputs:
+            right = self._count(right, outputs, targets)
+        return total, right
+
+    def _count(self, right: Array | None, outputs: list[Array], targets: list[Array]) -> Array:
+        """``right`` plus the right predictions among the kept outputs, which are
+        then forgotten."""
+        xp = self.xp
+        z = outputs[0] if len(outputs) == 1 else xp.concat(outputs)
+        y = targets[0] if len(targets) == 1 else xp.concat(targets)
+        outputs.clear()
+        targets.clear()
+        count = correct_count(self.arch.loss, z, y, xp)
+        return count if right is None else right + count
 
 
 class Flat(NamedTuple):
@@ -274,14 +342,16 @@ class InplaceStep(Step):
     def copy_state(self, opt_state: Any) -> Any:
         return _copy_state(opt_state, self.xp)
 
-    def __call__(self, packed: Flat, opt_state: Any, batch: Any,
-                 lr: float) -> tuple[Flat, Any, Array]:
+    def __call__(self, packed: Flat, opt_state: Any, batch: Any, lr: float, *,
+                 keep_output: bool = False) -> tuple[Any, ...]:
         x, y = batch
         xp, ops = self.xp, self.ops
-        value, _ = kernels.loss_and_grad(packed.tree, x, y, self.arch, alpha=self.alpha, xp=xp,
-                                         ops=ops, out=packed.gtree)
+        out = kernels.loss_and_grad(packed.tree, x, y, self.arch, alpha=self.alpha, xp=xp,
+                                    ops=ops, out=packed.gtree, keep_output=keep_output)
+        if self.clip_norm is not None:  # in the gradient buffer, which the step owns
+            clip_by_global_norm(packed.g, self.clip_norm, xp, ops)
         _, opt_state = self.opt.update(packed.theta, packed.g, opt_state, lr, xp, ops)
-        return packed, opt_state, value
+        return (packed, opt_state, out[0], out[2]) if keep_output else (packed, opt_state, out[0])
 
 
 def _probe(leaves: Sequence[Array], xp: ModuleType) -> Array:
@@ -346,24 +416,27 @@ class CompiledStep(Step):
         return x, y, n, in_order
 
     def epoch(self, run: Any, data: Any, order: np.ndarray | None,
-              bounds: Sequence[tuple[int, int]], lr: float) -> Array:
+              bounds: Sequence[tuple[int, int]], lr: float, *,
+              correct: bool = False) -> Array | tuple[Array, Array]:
         x, y, n, idx = data
         compiled = self.compiled
         if order is not None:
             rows = np.concatenate([order, np.zeros(x.shape[0] - n, dtype=order.dtype)])
             idx = self.xp.asarray(rows, device=device_of(x))  # the epoch's one transfer in
             compiled = _compiled(self.arch, self.opt, self.alpha, self.xp, self.batch_size,
-                                 shuffled=True)
-        run.params, run.opt_state, total = compiled(run.params, run.opt_state, x, y, idx, n, lr,
-                                                    len(bounds))
-        return total
+                                 self.clip_norm, shuffled=True)
+        run.params, run.opt_state, total, right = compiled(run.params, run.opt_state, x, y, idx,
+                                                           n, lr, len(bounds))
+        return (total, right) if correct else total
 
-    def __call__(self, packed: Any, opt_state: Any, batch: Any,
-                 lr: float) -> tuple[Any, Any, Array]:
+    def __call__(self, packed: Any, opt_state: Any, batch: Any, lr: float, *,
+                 keep_output: bool = False) -> tuple[Any, ...]:
+        if keep_output:  # the compiled loop counts right predictions itself (epoch)
+            return super().__call__(packed, opt_state, batch, lr, keep_output=True)
         x, y = batch
         n = x.shape[0]
         idx = self.xp.arange(n)
-        packed, opt_state, total = self.compiled(packed, opt_state, x, y, idx, n, lr, 1)
+        packed, opt_state, total, _ = self.compiled(packed, opt_state, x, y, idx, n, lr, 1)
         return packed, opt_state, total / n
 
 
@@ -377,25 +450,29 @@ def _compiled_helpers(opt: Optimizer, xp: ModuleType) -> tuple[Any, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_size: int,
-              shuffled: bool = False) -> Any:
-    """The compiled epoch of one architecture, optimizer and batch size, kept across
-    fits so that a ``partial_fit`` per epoch compiles once (per data-set shape).
+              clip_norm: float | None = None, shuffled: bool = False) -> Any:
+    """The compiled epoch of one architecture, optimizer, batch size and clipping,
+    kept across fits so that a ``partial_fit`` per epoch compiles once (per
+    data-set shape).
 
     ``epoch(params, opt_state, x, y, idx, n, lr, n_batches)`` runs batches
     ``0..n_batches-1``, batch ``i`` being rows ``idx[i B:(i + 1) B]`` of the
     padded data (``shuffled``; else rows ``i B:(i + 1) B``, sliced: no gather),
     of which those before sample ``n`` are real, and returns the new parameters
-    and state with the sum of the batch losses times their sizes.
+    and state with the sum of the batch losses times their sizes and, for a
+    classification loss, the number of real samples the steps' forward passes
+    classified right (0 otherwise).
     """
     loop = fast.fori_loop(xp)
     rows_at = fast.dynamic_rows(xp)
+    counts = arch.loss.correct is not None
 
     def epoch(params: Params, opt_state: Any, x: Array, y: Array, idx: Array, n: Any,
-              lr: Any, n_batches: Any) -> tuple[Params, Any, Array]:
+              lr: Any, n_batches: Any) -> tuple[Params, Any, Array, Array]:
         arange = xp.arange(batch_size)
 
         def one(i: Any, carry: Any) -> Any:
-            params, opt_state, total = carry
+            params, opt_state, total, right = carry
             lo = i * batch_size
             if shuffled:
                 rows = xp.take(idx, lo + arange)
@@ -404,33 +481,40 @@ def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_si
                 xb, yb = rows_at(x, lo, batch_size), rows_at(y, lo, batch_size)
             real = xp.minimum(n - lo, batch_size)
             w = xp.astype(arange < real, x.dtype)[:, None] / real  # padding weighs nothing
-            params, opt_state, value = step(params, opt_state, xb, yb, lr, arch=arch, opt=opt,
-                                            alpha=alpha, xp=xp, w=w, n=real)
-            return params, opt_state, total + value * real
+            out = step(params, opt_state, xb, yb, lr, arch=arch, opt=opt, alpha=alpha, xp=xp,
+                       w=w, n=real, clip_norm=clip_norm, keep_output=counts)
+            if counts:
+                right = right + correct_count(arch.loss, out[3], yb, xp, w)
+            return out[0], out[1], total + out[2] * real, right
 
         zero = xp.zeros((), dtype=x.dtype, device=device_of(x))
-        return loop(0, n_batches, one, (params, opt_state, zero))
+        none = xp.zeros((), dtype=count_dtype(xp), device=device_of(x))
+        return loop(0, n_batches, one, (params, opt_state, zero, none))
 
     return fast.compile_step(xp, epoch)
 
 
 def make_step(arch: Arch, opt: Optimizer, layout: Layout, *, alpha: float = 0.0,
-              xp: ModuleType, batch_size: int | None = None) -> Step:
+              xp: ModuleType, batch_size: int | None = None,
+              clip_norm: float | None = None) -> Step:
     """The fastest correct :class:`Step` for ``xp`` (see :mod:`bpnet.backend.fast`).
 
     ``batch_size`` (the largest batch the step will see) lets JAX compile the
-    step for one batch shape.
+    step for one batch shape; ``clip_norm`` clips every gradient to that global
+    norm (:func:`bpnet.optim.clip_by_global_norm`).
     """
     alpha = float(alpha)
+    clip_norm = None if clip_norm is None else float(clip_norm)
     ops = fast.ops(xp)
     if ops.inplace:
-        return InplaceStep(arch, opt, alpha, xp, layout, True, kernels.loss_and_grad, ops=ops)
+        return InplaceStep(arch, opt, alpha, xp, layout, True, kernels.loss_and_grad, clip_norm,
+                           ops=ops)
     if batch_size is not None and fast.compiles(xp):
         return CompiledStep(arch, opt, alpha, xp, layout, False, kernels.loss_and_grad,
-                            batch_size=batch_size,
-                            compiled=_compiled(arch, opt, alpha, xp, batch_size))
+                            clip_norm, batch_size=batch_size,
+                            compiled=_compiled(arch, opt, alpha, xp, batch_size, clip_norm))
     # The flat structure pays one concatenation of the gradients per step, which
     # only an optimizer with state wins back (measured on a 2-5-1 net: plain SGD
     # ~6 us slower per step flat than per tensor, Adam faster).
     flat = fast.flat_updates(xp) and opt.has_state
-    return Step(arch, opt, alpha, xp, layout, flat, fast.loss_and_grad_fn(xp))
+    return Step(arch, opt, alpha, xp, layout, flat, fast.loss_and_grad_fn(xp), clip_norm)

@@ -1,12 +1,13 @@
 """The :class:`MLP`: the object users hold.
 
-It keeps the configuration, the parameters and the optimizer state between
+It keeps the configuration, the parameters and the training state between
 calls; it checks and converts what users pass in (:mod:`bpnet.inputs`), then
 hands explicit arguments to the pure pieces: the kernels
 (:mod:`bpnet.kernels`), the training step and loop (:mod:`bpnet.train`), the
 finite differences (:mod:`bpnet.finite_diff`) and the file format
-(:mod:`bpnet.serialization`).  It is the only module that touches an MLP's
-private state.
+(:mod:`bpnet.serialization`, through :mod:`~bpnet.model.persistence`).  With
+the other modules of :mod:`bpnet.model` it is the only code that touches an
+MLP's private state.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from . import inputs as v
-from . import kernels, serialization
-from ._typing import Arch, Array, Params
-from .activations import Activation, get_activation
-from .backend import (
+from .. import inputs as v
+from .. import kernels, serialization
+from .._typing import Arch, Array, Params
+from ..activations import Activation, get_activations
+from ..backend import (
     backend_name,
     check_device,
-    device_from_state,
-    device_state,
     dtype_name,
     fast,
     from_host,
@@ -37,14 +36,17 @@ from .backend import (
     threads,
     to_numpy,
 )
-from .finite_diff import check_method, numerical_grad
-from .losses import get_loss, output_activation
-from .params import Layout, init_params_host
-from .train import loop
-from .train.lbfgs import fit_lbfgs
-from .train.loop import History, Kept, Run, finite_loss, state_key
-from .train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
-from .train.step import make_step
+from ..finite_diff import check_method, numerical_grad
+from ..losses import get_loss, output_activation
+from ..params import Layout, init_params_host
+from ..train import loop
+from ..train import state as training_state
+from ..train.loop import History, Kept, Run, finite_loss, state_key
+from ..train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
+from ..train.step import make_step
+from .persistence import Persistence, check_registered
+from .summary import Summary, summary
+from .training import Training
 
 __all__ = ["MLP"]
 
@@ -54,7 +56,7 @@ def _given(scope: dict[str, Any]) -> dict[str, Any]:
     return {name: scope[name] for name in FitOptions.__dataclass_fields__ if name in scope}
 
 
-class MLP:
+class MLP(Training, Persistence):
     """A multilayer perceptron trained by backpropagation.
 
     Parameters
@@ -62,11 +64,14 @@ class MLP:
     layer_sizes : sequence of int
         Units per layer, input first and output last: ``[64, 128, 10]`` is 64
         inputs, one hidden layer of 128 and 10 outputs.
-    activation : str, default "relu"
+    activation : str or sequence of str, default "relu"
         Hidden-layer activation: ``identity``, ``sigmoid`` (alias ``logistic``),
-        ``tanh``, ``relu``, ``leaky_relu`` or ``softplus``.
+        ``tanh``, ``relu``, ``leaky_relu``, ``softplus`` or one registered with
+        :func:`bpnet.register_activation`; a list gives one per hidden layer
+        (``["relu", "tanh"]``).
     loss : str, default "mse"
-        ``mse``, ``logistic``, ``cross_entropy`` or ``binary_cross_entropy``.
+        ``mse``, ``logistic``, ``cross_entropy``, ``binary_cross_entropy`` or one
+        registered with :func:`bpnet.register_loss`.
     output_activation : str or None
         Output activation; ``None`` picks the loss's own (identity for ``mse``
         and ``logistic``, softmax for ``cross_entropy``, sigmoid for
@@ -93,7 +98,7 @@ class MLP:
     def __init__(
         self,
         layer_sizes: Any,
-        activation: str = "relu",
+        activation: str | list[str] = "relu",
         loss: str = "mse",
         output_activation: str | None = None,
         backend: str | ModuleType = "numpy",
@@ -102,9 +107,9 @@ class MLP:
         seed: int | None = 0,
     ) -> None:
         sizes = v.check_layer_sizes(layer_sizes)
-        hidden_act = get_activation(activation)
+        hidden = get_activations(activation, len(sizes) - 2)
         loss_obj = get_loss(loss)
-        out_act = _output(loss_obj, output_activation)
+        _output(loss_obj, output_activation)
         v.check_output_units(loss_obj.name, sizes[-1])
         self.seed = v.check_seed(seed)
         xp = get_namespace(backend)
@@ -113,13 +118,21 @@ class MLP:
         self.xp = xp
         self.backend = backend_name(xp)
         self.layer_sizes = sizes
-        self.activation = hidden_act.name
+        # one name for every layer, as given, or a list of one name per layer
+        self.activation = ([a.name for a in hidden] if not isinstance(activation, str) else
+                           get_activations(activation, 1)[0].name)
         self.loss = loss_obj.name
         self.output_activation = output_activation or loss_obj.default_output
-        self._arch = Arch((hidden_act,) * (len(sizes) - 2), out_act, loss_obj)
+        self._arch = self._build_arch()
         self._layout = Layout.from_sizes(sizes)
         self._params = self._initial_params()
         self._optimizer_state: Kept | None = None
+
+    def _build_arch(self) -> Arch:
+        """The kernels' view of the configuration, looked up by name."""
+        loss = get_loss(self.loss)
+        return Arch(get_activations(self.activation, len(self.layer_sizes) - 2),
+                    _output(loss, self.output_activation), loss)
 
     @on_its_device
     def _initial_params(self) -> Params:
@@ -142,6 +155,36 @@ class MLP:
         return list(self.arch.hidden)
 
     @property
+    def activations(self) -> tuple[str, ...]:
+        """The activation of each hidden layer, by name."""
+        return tuple(act.name for act in self.arch.hidden)
+
+    @property
+    def training_state(self) -> dict[str, Any] | None:
+        """What the kept training state is (see :meth:`save` and ``fit``'s
+        ``warm_start``): ``{"optimizer", "settings", "step", "epoch",
+        "samples_seen"}``, or None when the network keeps none."""
+        kept = self._optimizer_state
+        if kept is None:
+            return None
+        (name, settings), _ = kept.key
+        return {"optimizer": name, "settings": dict(settings), "step": int(kept.opt_state.step),
+                "epoch": kept.epoch, "samples_seen": kept.samples_seen}
+
+    def summary(self) -> Summary:
+        """A table of the layers: activation, output shape, ``W`` and ``b`` shapes
+        and parameter count, then the total (and its memory), loss, backend and
+        the kept training state.
+
+        Returns
+        -------
+        Summary
+            A ``str``; ``print(net.summary())`` prints the table (a REPL shows it
+            as is).
+        """
+        return summary(self)
+
+    @property
     def n_params(self) -> int:
         """Number of trainable scalars."""
         return self._layout.n_params
@@ -162,7 +205,8 @@ class MLP:
         """Everything needed to rebuild this network, as plain Python values."""
         return {
             "layer_sizes": list(self.layer_sizes),
-            "activation": self.activation,
+            "activation": (self.activation if isinstance(self.activation, str)
+                           else list(self.activation)),
             "loss": self.loss,
             "output_activation": self.output_activation,
             "backend": self.backend,
@@ -369,16 +413,18 @@ class MLP:
     @on_its_device
     def fit(
         self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
-        lr: float | None = None, epochs: int = 200, batch_size: int | None = None,
+        lr: float | None = None, epochs: int = 200, batch_size: int | str | None = "auto",
         shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9, beta2: float = 0.999,
-        epsilon: float = 1e-8, lr_schedule: Any = "constant", power_t: float = 0.5,
-        lr_step_size: int = 10, lr_gamma: float = 0.1, early_stopping: bool = False,
-        patience: int = 10, tol: float | None = None, progress: bool = False,
-        callback: Any = None,
+        epsilon: float = 1e-8, clip_norm: float | None = None, lr_schedule: Any = "constant",
+        power_t: float = 0.5, lr_step_size: int = 10, lr_gamma: float = 0.1,
+        early_stopping: bool = False, patience: int = 10, tol: float | None = None,
+        progress: bool = False, callback: Any = None, warm_start: bool = False,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
     ) -> History:
         """Train on (X, Y), starting from the current weights with a fresh optimizer
-        state (which is kept afterwards for :meth:`partial_fit`).
+        state (or, with ``warm_start=True``, the kept one), which is kept
+        afterwards for :meth:`partial_fit`, :meth:`save` and later warm starts.
 
         Parameters
         ----------
@@ -393,7 +439,8 @@ class MLP:
         Returns
         -------
         History
-            Per-epoch training loss, validation loss and accuracy, times.
+            Per-epoch training loss and accuracy, validation loss and accuracy,
+            learning rate and times.
 
         Raises
         ------
@@ -416,51 +463,18 @@ class MLP:
         if opts.early_stopping and val is None:
             raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
         history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
-        batch = x.shape[0] if opts.batch_size is None else min(opts.batch_size, x.shape[0])
-        with threads.policy(self.xp, self.layer_sizes, batch):
+        with threads.policy(self.xp, self.layer_sizes, opts.batch_for(x.shape[0])):
             if opts.optimizer == "lbfgs":
                 return self._fit_lbfgs(x, y, val, opts, history)
             return self._fit_first_order(x, y, val, opts, history)
 
-    def _publish(self, params: Params) -> None:
-        self._params = params
-
-    def _fit_first_order(self, x: Array, y: Array, val: Any, opts: FitOptions,
-                         history: History) -> History:
-        opt = opts.make_optimizer()
-        n = x.shape[0]
-        batch = n if opts.batch_size is None else min(opts.batch_size, n)
-        step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp,
-                         batch_size=batch)
-        packed = step.pack(self._params)
-        # No seed: the network's own, so that MLP(seed=s).fit(...) repeats exactly.
-        rng = (np.random.default_rng(opts.seed if opts.seed is not None else self.seed)
-               if opts.shuffle else None)
-        run = Run(packed, step.init(packed), rng)
-        try:
-            return loop.fit_epochs(step, run, step.data(x, y, batch), n, val, opts, history,
-                                   publish=self._publish)
-        finally:  # also after an exception: the run holds what the loop kept
-            self._params = step.unpack(run.params)
-            self._optimizer_state = Kept(state_key(opt, step), run.opt_state, run.rng)
-
-    def _fit_lbfgs(self, x: Array, y: Array, val: Any, opts: FitOptions,
-                   history: History) -> History:
-        xp = self.xp
-        theta = np.asarray(to_numpy(self._layout.ravel(self._params, xp=xp)), dtype=np.float64)
-        run = Run(theta, None, None)
-        try:
-            return fit_lbfgs(self._layout, run, x, y, val, opts, history, arch=self.arch, xp=xp,
-                             put=self._to_backend, publish=self._publish)
-        finally:
-            self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
-
     @on_its_device
     def partial_fit(
         self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
-        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        batch_size: int | str | None = "auto", shuffle: bool = True, seed: int | None = None,
         alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
         beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+        clip_norm: float | None = None,
     ) -> float:
         """One epoch over (X, Y), continuing the optimizer state of earlier calls.
 
@@ -499,9 +513,9 @@ class MLP:
         x, y = self._xy(X, Y)
         opt = opts.make_optimizer()
         n = x.shape[0]
-        batch = n if opts.batch_size is None else min(opts.batch_size, n)
+        batch = opts.batch_for(n)
         step = make_step(self._arch, opt, self._layout, alpha=opts.alpha, xp=self.xp,
-                         batch_size=batch)
+                         batch_size=batch, clip_norm=opts.clip_norm)
         key = state_key(opt, step)
         kept = self._optimizer_state
         packed = step.pack(self._params)
@@ -521,10 +535,11 @@ class MLP:
 
         def commit() -> None:
             self._params = step.unpack(run.params)
-            self._optimizer_state = Kept(key, run.opt_state, run.rng if continues else kept_rng)
+            self._optimizer_state = Kept(key, run.opt_state, run.rng if continues else kept_rng,
+                                         kept.epoch + 1, kept.samples_seen + n)
 
         try:
-            value = loop.one_epoch(step, run, step.data(x, y, batch), n, opts.batch_size,
+            value = loop.one_epoch(step, run, step.data(x, y, batch), n, batch,
                                    opts.resolved_lr)
         except KeyboardInterrupt:
             commit()  # an interrupt keeps the last completed step; other errors keep nothing
@@ -545,26 +560,13 @@ class MLP:
         """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
         self._optimizer_state = None
 
-    # -- persistence ---------------------------------------------------------------------
-    @on_its_device
-    def save(self, path: str | os.PathLike) -> None:
-        """Write configuration and weights to an ``.npz`` file, atomically (a
-        temporary file in the same directory, then a rename).  A replaced file
-        keeps its permissions; a new one gets those the umask allows.
-
-        Raises
-        ------
-        TypeError
-            When ``path`` is not a string or path-like.
-        FileNotFoundError
-            When the directory does not exist.
-        """
-        serialization.write(path, self.get_config(), self._host_params())
-
+    # -- persistence (save and pickling: see Persistence) ---------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
              dtype: Any = None) -> MLP:
-        """Read a network written by :meth:`save`.
+        """Read a network written by :meth:`save`, with its training state when the
+        file holds one (``fit(..., warm_start=True)`` and :meth:`partial_fit`
+        continue it, also on another backend, device or dtype).
 
         Parameters
         ----------
@@ -579,7 +581,9 @@ class MLP:
             When ``path`` does not exist.
         ValueError
             When the file is not a bpnet model (truncated, corrupt, foreign, a
-            newer format, a configuration or weights bpnet cannot use); see
+            newer format, a configuration, weights or training state bpnet cannot
+            use), or uses a custom activation or loss not registered in this
+            process; see
             :mod:`bpnet.serialization` for what is checked before anything is
             read, and how much memory a file can make this take.
         ImportError, RuntimeError
@@ -590,8 +594,9 @@ class MLP:
             xp = get_namespace("numpy" if backend is None else backend)
             if dtype is not None:
                 resolve_dtype(xp, dtype)
-        stored = serialization.read(path)
+        stored = serialization.read(path, extra=training_state.expected_arrays)
         config = dict(stored.config)
+        check_registered(config, path)
         if backend is not None:
             config["backend"] = backend
         if dtype is not None:
@@ -605,27 +610,8 @@ class MLP:
             net.set_params(stored.params)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{str(path)!r} holds weights bpnet cannot use: {exc}") from None
+        net._restore_training(stored.extra, path)
         return net
-
-    # -- pickling ----------------------------------------------------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        # Namespaces are modules, which do not pickle: keep the backend's name and
-        # host copies of the weights, and rebuild the rest on unpickling.
-        state = self.__dict__.copy()
-        state["xp"] = self.backend
-        state["_params"] = self._host_params()
-        state["dtype"] = self.dtype_name
-        state["device"] = device_state(self.xp, self.device)
-        # Optimizer moments may be device arrays; a restored net starts them afresh.
-        state["_optimizer_state"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.xp = get_namespace(state["xp"])
-        self.dtype = resolve_dtype(self.xp, state["dtype"])
-        self.device = device_from_state(self.xp, state["device"])
-        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
 
 
 MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())

@@ -1,0 +1,159 @@
+"""What :class:`~bpnet.model.MLP` writes and reads: files, checkpoints, pickles.
+
+A model file (:mod:`bpnet.serialization`) holds the configuration, the weights
+and, when the network keeps one, its training state (:mod:`bpnet.train.state`:
+the optimizer's moments or velocity and step count, the schedule's clock, the
+shuffling generator), so that a run saved, loaded and continued with
+``fit(..., warm_start=True)`` ends with the weights of the same run straight
+through.  Custom activations and losses (:func:`bpnet.register_activation`,
+:func:`bpnet.register_loss`) are saved by name, and the file lists which names
+are custom, so that loading one in a process that has not registered them says
+so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import serialization
+from ..activations import ACTIVATIONS, BUILTIN_ACTIVATIONS
+from ..backend import (
+    device_from_state,
+    device_state,
+    get_namespace,
+    on_its_device,
+    resolve_dtype,
+    to_numpy,
+)
+from ..losses import BUILTIN_LOSSES, LOSSES
+from ..serialization import Extra
+from ..train import state as training_state
+from ..train.loop import Kept
+from ..train.step import Step, make_step
+
+__all__ = ["Persistence", "check_registered"]
+
+
+def check_registered(config: dict[str, Any], path: Any) -> None:
+    """Take the list of custom names out of a file's ``config`` and refuse, with a
+    clear error, a file whose custom activation or loss is not registered here.
+
+    Raises
+    ------
+    ValueError
+        When a custom name is not registered, or the list is malformed.
+    """
+    custom = config.pop("custom", None)
+    if custom is None:
+        return
+    kinds = {"activation": ACTIVATIONS, "loss": LOSSES}
+    if not (isinstance(custom, dict) and set(custom) <= set(kinds) and all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+            for names in custom.values())):
+        raise ValueError(f"{str(path)!r} is not a bpnet model file: its list of custom "
+                         "activations and losses is malformed")
+    for kind, names in custom.items():
+        for name in names:
+            if name not in kinds[kind]:
+                raise ValueError(
+                    f"{str(path)!r} uses the custom {kind} {name[:64]!r}, which is not "
+                    f"registered in this process: call bpnet.register_{kind}({name[:64]!r}, "
+                    "...) with the same functions before loading it"
+                )
+
+
+class Persistence:
+    """The part of :class:`~bpnet.model.MLP` that saves, checkpoints and pickles."""
+
+    @on_its_device
+    def save(self, path: str | os.PathLike) -> None:
+        """Write configuration, weights and training state to an ``.npz`` file,
+        atomically (a temporary file in the same directory, then a rename).  A
+        replaced file keeps its permissions; a new one gets those the umask allows.
+
+        The training state is what ``fit`` or ``partial_fit`` left on the network
+        (the optimizer's state and step count, the schedule's epoch count and the
+        shuffling generator): :meth:`load` restores it, and
+        ``fit(..., warm_start=True)`` continues it.
+
+        Raises
+        ------
+        TypeError
+            When ``path`` is not a string or path-like.
+        FileNotFoundError
+            When the directory does not exist.
+        """
+        self._write(path, self._host_params(), self._optimizer_state)
+
+    def _write(self, path: Any, params: list[tuple[np.ndarray, np.ndarray]],
+               kept: Kept | None) -> None:
+        config = self.get_config()
+        custom = {"activation": sorted({n for n in (*self.activations, self.output_activation)
+                                        if n not in BUILTIN_ACTIVATIONS}),
+                  "loss": [self.loss] if self.loss not in BUILTIN_LOSSES else []}
+        custom = {kind: names for kind, names in custom.items() if names}
+        if custom:
+            config["custom"] = custom
+        extra = None if kept is None else training_state.export(kept, self._layout, self.xp)
+        serialization.write(path, config, params, extra=extra)
+
+    def _checkpointer(self, path: Any, step: Step, run: Any, key: tuple,
+                      clock: tuple[int, int], n: int) -> Callable[[int], None]:
+        """What ``fit(checkpoint=path)`` calls after ``epochs`` epochs: writes the
+        run's weights and state as they are (host copies; the network itself is
+        left alone)."""
+
+        def write(epochs: int) -> None:
+            params = [(np.array(to_numpy(W)), np.array(to_numpy(b)))
+                      for W, b in step.unpack(run.params)]
+            kept = Kept(key, run.opt_state, run.rng, clock[0] + epochs, clock[1] + n * epochs)
+            self._write(path, params, kept)
+
+        return write
+
+    @on_its_device  # the state's arrays are uploaded to the network's device
+    def _restore_training(self, extra: Extra | None, path: Any) -> None:
+        """Set the training state a file (or pickle) held, checked."""
+        if extra is None or not training_state.holds_state(extra.meta):
+            self._optimizer_state = None
+            return
+
+        def step_for(opt: Any) -> Step:
+            return make_step(self._arch, opt, self._layout, xp=self.xp)
+
+        try:
+            self._optimizer_state = training_state.restore(extra, self._layout,
+                                                           self._to_backend, step_for, self.xp)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds a training state bpnet cannot use: "
+                             f"{exc}") from None
+
+    # -- pickling ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # Namespaces are modules, which do not pickle: keep the backend's name, host
+        # copies of the weights and of the training state, and the activations and
+        # loss by name (as a file does), and rebuild the rest on unpickling.
+        state = self.__dict__.copy()
+        state["xp"] = self.backend
+        state["_params"] = self._host_params()
+        state["dtype"] = self.dtype_name
+        state["device"] = device_state(self.xp, self.device)
+        kept = self._optimizer_state
+        state["_optimizer_state"] = (None if kept is None else
+                                     training_state.export(kept, self._layout, self.xp))
+        del state["_arch"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        kept = state.pop("_optimizer_state", None)
+        self.__dict__.update(state)
+        self.xp = get_namespace(state["xp"])
+        self.dtype = resolve_dtype(self.xp, state["dtype"])
+        self.device = device_from_state(self.xp, state["device"])
+        self._arch = self._build_arch()
+        self._params = [(self._to_backend(W), self._to_backend(b)) for W, b in state["_params"]]
+        self._restore_training(kept if isinstance(kept, Extra) else None, "the pickle")
