@@ -83,6 +83,13 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
+def check_tf32(tf32: Any) -> bool | None:
+    if tf32 is None or isinstance(tf32, (bool, np.bool_)):
+        return None if tf32 is None else bool(tf32)
+    raise TypeError(f"tf32 must be True, False or None (leave the library's setting "
+                    f"alone), got {tf32!r}")
+
+
 def check_same_source(**arrays: Any) -> None:
     """Refuse arrays of two different libraries, or of one library on two devices.
 

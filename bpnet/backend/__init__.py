@@ -35,6 +35,7 @@ from .select import (
     namespace_of,
     on_device,
     on_its_device,
+    precision,
     resolve_backend,
     resolve_dtype,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "namespace_of",
     "on_device",
     "on_its_device",
+    "precision",
     "resolve_backend",
     "resolve_dtype",
     "synchronize",

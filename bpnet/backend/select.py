@@ -31,6 +31,7 @@ import array_api_compat
 import numpy as np
 
 from . import lazy
+from .precision import matmul_precision
 
 __all__ = [
     "BACKENDS",
@@ -480,11 +481,25 @@ def device_from_state(xp: ModuleType, state: Any) -> Any:
 def on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: ``method`` of an object with ``xp`` and ``device`` attributes (a
     network) run with that device current (:func:`on_device`): on CuPy every
-    array a kernel or an optimizer creates lands on the current GPU."""
+    array a kernel or an optimizer creates lands on the current GPU.  When the
+    object's ``tf32`` is True or False, its float32 matrix products run in
+    TensorFloat-32 or full float32 meanwhile (:func:`~.precision.matmul_precision`);
+    ``None`` leaves the library's own setting alone."""
 
     @functools.wraps(method)
     def on_the_device(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with on_device(self.xp, self.device):
+        with on_device(self.xp, self.device), precision(self.xp, getattr(self, "tf32", None)):
             return method(self, *args, **kwargs)
 
     return on_the_device
+
+
+def precision(xp: ModuleType, tf32: bool | None) -> contextlib.AbstractContextManager:
+    """:func:`~.precision.matmul_precision` for ``tf32`` True or False; for None, or
+    a library without a TensorFloat-32 switch (NumPy, Dask and array-api-strict
+    compute on CPUs, where it would mean nothing), a context that does nothing."""
+    if tf32 is None or xp is np or not (array_api_compat.is_cupy_namespace(xp)
+                                        or array_api_compat.is_torch_namespace(xp)
+                                        or array_api_compat.is_jax_namespace(xp)):
+        return _NOWHERE
+    return matmul_precision(xp, tf32)

@@ -126,6 +126,9 @@ def add_train(sub: Any) -> None:
                      help="numpy, cupy, torch, jax, dask, array_api_strict or auto (default)")
     net.add_argument("--device", default=None, help="device of the backend, e.g. cuda:0")
     net.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    net.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=None,
+                     help="float32 products in TensorFloat-32 on NVIDIA GPUs (--tf32) or "
+                     "full float32 (--no-tf32); default: the library's own setting")
     net.add_argument("--seed", type=int, default=0,
                      help="seed of the initial weights and the shuffling (default: 0)")
     opt = p.add_argument_group("optimization (see help(bpnet.MLP.fit))")
@@ -281,6 +284,7 @@ def _resume(args: argparse.Namespace, net: Any, optimizer: str) -> tuple[Any, in
     and optimizer this run trains; and the epochs it has run."""
     saved = type(net).load(args.checkpoint, backend=args.backend, device=args.device,
                            dtype=args.dtype)
+    saved.tf32 = args.tf32  # a speed setting of this run, not of the file
     state = saved.training_state
     theirs = "no optimizer state" if state is None else "a " + _about(saved, state["optimizer"])
     if theirs != "a " + _about(net, optimizer):
@@ -308,7 +312,8 @@ def _run_train(args: argparse.Namespace) -> int:
     held_out = task.X_test is not None
     net = MLP([task.n_features, *settings["hidden"], task.n_outputs],
               activation=settings["activation"], loss=args.loss or task.loss,
-              backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed)
+              backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed,
+              tf32=args.tf32)
     X_train, y_train, validation = task.X_train, task.y_train, None
     fraction = args.validation_fraction or (0.1 if args.early_stopping else 0.0)
     if fraction:

@@ -150,6 +150,7 @@ class Persistence:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         kept = state.pop("_optimizer_state", None)
+        state.setdefault("_tf32", None)  # pickled before networks had the setting
         self.__dict__.update(state)
         self.xp = get_namespace(state["xp"])
         self.dtype = resolve_dtype(self.xp, state["dtype"])

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..activations import get_activation
 from ..backend import array_library, device_of, from_host, is_host_array, threads, to_numpy
-from ..backend.select import namespace_of, on_device
+from ..backend.select import namespace_of, on_device, precision
 from ..model import MLP
 from . import _engine as engine
 from ._validation import InvalidParameterError, Settings, check_params
@@ -136,6 +136,7 @@ class BaseMLP(BaseEstimator):
         backend="numpy",
         device=None,
         dtype=None,
+        tf32=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -163,6 +164,7 @@ class BaseMLP(BaseEstimator):
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.tf32 = tf32
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -273,7 +275,7 @@ class BaseMLP(BaseEstimator):
             sizes = [inputs.n_features, *s.hidden, n_outputs]
             # seed=0: bpnet's own initial draw is replaced by scikit-learn's below
             net = MLP(sizes, activation=s.activation, loss=loss, backend=backend,
-                      device=device, dtype=dtype, seed=0)
+                      device=device, dtype=dtype, seed=0, tf32=s.tf32)
             params = engine.upload(net, glorot_uniform(sizes, s.activation, rs))
             progress = Progress.fresh(s.early_stopping) if s.stochastic else Progress()
             kept = None
@@ -285,7 +287,8 @@ class BaseMLP(BaseEstimator):
         n = Y.shape[0]
         split = self._split(Y, s, rs) if s.early_stopping and s.stochastic else None
         batch = n if not s.stochastic else min(200 if s.batch_size is None else s.batch_size, n)
-        with threads.policy(net.xp, net.layer_sizes, batch), on_device(net.xp, net.device):
+        with (threads.policy(net.xp, net.layer_sizes, batch), on_device(net.xp, net.device),
+              precision(net.xp, s.tf32)):
             x, y_dev = engine.to_device(net, X, Y)  # the fit's one transfer
             if s.solver == "lbfgs":
                 params, progress = self._fit_lbfgs(net, params, x, y_dev, s, progress)
@@ -294,6 +297,7 @@ class BaseMLP(BaseEstimator):
                 params, progress, kept = self._fit_stochastic(
                     net, params, x, y_dev, s, progress, kept, rs, incremental, targets, split)
         net.set_params(params)
+        net.tf32 = s.tf32  # predict and score follow the estimator's setting too
         self._commit(net, inputs, targets, progress, kept, s, first)
         return self
 
@@ -325,7 +329,8 @@ class BaseMLP(BaseEstimator):
             # scikit-learn continues with the new activation: so does a new network
             # holding the old weights (the fitted one stays until the fit succeeds)
             twin = MLP(net.layer_sizes, activation=s.activation, loss=net.loss,
-                       backend=net.xp, device=net.device, dtype=net.dtype_name, seed=0)
+                       backend=net.xp, device=net.device, dtype=net.dtype_name, seed=0,
+                       tf32=s.tf32)
             twin.set_params(net.params)
             return twin
         return net

@@ -43,6 +43,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     dtype : {"float32", "float64"} or None
         Training dtype; ``None`` follows ``X`` (float32 stays float32, anything
         else trains in float64).
+    tf32 : bool or None, default None
+        TensorFloat-32 float32 products on NVIDIA GPUs (see :class:`bpnet.MLP`);
+        ``None`` leaves the library's own setting alone.
 
     Attributes
     ----------

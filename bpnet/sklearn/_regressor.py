@@ -28,7 +28,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     Squared error (½ mean over samples, scikit-learn's convention) with an
     identity output; single- and multi-output targets.  Parameters, fitted
     attributes and behaviour follow :class:`sklearn.neural_network.MLPRegressor`,
-    plus ``backend``, ``device`` and ``dtype`` as in :class:`MLPClassifier`.
+    plus ``backend``, ``device``, ``dtype`` and ``tf32`` as in :class:`MLPClassifier`.
 
     Parameters
     ----------
@@ -68,6 +68,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         backend="numpy",
         device=None,
         dtype=None,
+        tf32=None,
     ):
         self.loss = loss
         super().__init__(
@@ -78,7 +79,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            backend=backend, device=device, dtype=dtype,
+            backend=backend, device=device, dtype=dtype, tf32=tf32,
         )
 
     def __sklearn_tags__(self):

@@ -56,6 +56,7 @@ class Settings:
     n_iter_no_change: float  # an int, or inf
     max_fun: int
     dtype: str | None
+    tf32: bool | None
 
     @property
     def stochastic(self) -> bool:
@@ -147,6 +148,12 @@ def _dtype(value: Any) -> str | None:
     return name
 
 
+def _tf32(value: Any) -> bool | None:
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise _fail("tf32", "True, False or None", value)
+
+
 def check_params(est: Any) -> Settings:
     """Every hyper-parameter of ``est`` checked, or :class:`InvalidParameterError`
     naming the first bad one; reads ``est`` and changes nothing."""
@@ -180,4 +187,5 @@ def check_params(est: Any) -> Settings:
         n_iter_no_change=_patience(est.n_iter_no_change),
         max_fun=_integer(est, "max_fun"),
         dtype=_dtype(est.dtype),
+        tf32=_tf32(est.tf32),
     )
