@@ -118,6 +118,44 @@ def test_partial_fit_names_data_that_overflows_the_loss(rng):
     assert_same_weights(net, weights(ref))
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+def test_fit_names_data_that_overflows_the_loss(rng, optimizer):
+    net = bpnet.MLP([3, 5, 1], activation="identity", loss="mse", seed=0)
+    X, y = rng.standard_normal((16, 3)), rng.standard_normal(16)
+    before = weights(net)
+    batch = {} if optimizer == "lbfgs" else {"batch_size": 4}
+    with np.errstate(all="ignore"), pytest.raises(
+            FloatingPointError, match=r"fit failed: the loss overflows float32 on this data .*"
+                                      r"\(X up to .*e\+30 in magnitude.*not the learning rate"):
+        net.fit(X * 1e30, y, optimizer=optimizer, epochs=3, **batch)
+    assert_same_weights(net, before)
+    with np.errstate(all="ignore"), pytest.raises(
+            FloatingPointError, match=r"overflows float32 on this data .*\(validation X up to"):
+        net.fit(X, y, optimizer=optimizer, epochs=3, validation_data=(X * 1e30, y), **batch)
+    assert_same_weights(net, before)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's, also in Dask's workers
+def test_evaluate_and_compute_loss_refuse_a_loss_that_overflowed(rng, backend):
+    net = bpnet.MLP([3, 5, 1], activation="identity", loss="mse", backend=backend.name,
+                    device=backend.device, seed=0)
+    X, y = rng.standard_normal((16, 3)), rng.standard_normal(16)
+    with np.errstate(all="ignore"):
+        for method in (net.evaluate, net.compute_loss):
+            with pytest.raises(FloatingPointError, match=rf"{method.__name__} failed: the loss "
+                               r"overflows float32 on this data .*X up to .*e\+30"):
+                method(X * 1e30, y)
+        # finite data, weights too large for it: the weights are named, not the data
+        sane = net.params
+        net.set_params([(W * 1e17, b) for W, b in sane])
+        for method in (net.evaluate, net.compute_loss):
+            with pytest.raises(FloatingPointError, match=r"overflows float32 at this network's "
+                               r"weights \(up to .*e\+1\d in magnitude\).*too high a learning"):
+                method(X * 1e4, y)
+    net.set_params(sane)
+    assert np.isfinite(net.evaluate(X, y)["loss"])
+
+
 def test_a_high_learning_rate_is_still_blamed_on_the_learning_rate(rng):
     X = rng.standard_normal((40, 3))
     net = bpnet.MLP([3, 8, 1], activation="identity", loss="mse", dtype="float64", seed=0)

@@ -357,11 +357,13 @@ class MLP(Training, Persistence):
 
     @on_its_device
     def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
-        """Mean loss on (X, Y), one forward pass."""
+        """Mean loss on (X, Y), one forward pass; a FloatingPointError naming the data
+        or the weights as the cause when it overflows the network's dtype."""
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
         value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
-        return float(to_numpy(lazy.materialize(self.xp, value)[0]))
+        value = float(to_numpy(lazy.materialize(self.xp, value)[0]))
+        return self._finite("compute_loss", value, x, y, alpha)
 
     @on_its_device
     def numerical_grad(
@@ -418,13 +420,18 @@ class MLP(Training, Persistence):
             ``{"loss": float, "accuracy": float}`` (accuracy, the fraction of
             samples whose predicted class is right, only for ``cross_entropy``,
             ``binary_cross_entropy`` and ``logistic``).
+
+        Raises
+        ------
+        FloatingPointError
+            When the loss overflows the dtype, naming the data or the weights.
         """
         batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
         x, y = self._xy(X, Y)
         loss, right = kernels.metrics(self._params, x, y, self.arch, batch_size=batch_size,
                                       xp=self.xp)
         host = host_scalars(self.xp, [loss] + ([] if right is None else [right]))
-        out = {"loss": host[0]}
+        out = {"loss": self._finite("evaluate", host[0], x, y, 0.0)}
         if right is not None:
             out["accuracy"] = host[1] / x.shape[0]
         return out
@@ -484,9 +491,7 @@ class MLP(Training, Persistence):
             raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
         history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
         with threads.policy(self.xp, self.layer_sizes, opts.batch_for(x.shape[0])):
-            if opts.optimizer == "lbfgs":
-                return self._fit_lbfgs(x, y, val, opts, history)
-            return self._fit_first_order(x, y, val, opts, history)
+            return self._fit(x, y, val, opts, history)
 
     @on_its_device
     def partial_fit(

@@ -5,10 +5,12 @@ loop of :mod:`bpnet.train` its explicit arguments and keeping what it returns.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from .. import inputs as v
 from .._typing import Array, Params
 from ..backend import to_numpy
 from ..train import loop
@@ -25,6 +27,50 @@ class Training:
 
     def _publish(self, params: Params) -> None:
         self._params = params
+
+    def _fit(self, x: Array, y: Array, val: Any, opts: FitOptions,
+             history: History) -> History:
+        start = self._params
+        try:
+            if opts.optimizer == "lbfgs":
+                return self._fit_lbfgs(x, y, val, opts, history)
+            return self._fit_first_order(x, y, val, opts, history)
+        except FloatingPointError as exc:
+            # Checked after a failure only (one more forward pass): a loss that
+            # overflows at the weights the fit started from is the data's doing,
+            # not the learning rate's, and the message says so.
+            blamed = self._overflowing(start, x, y, val, opts.alpha)
+            if blamed is None:
+                raise
+            error = FloatingPointError(v.overflow_message("fit", self.dtype_name, **blamed))
+            if hasattr(exc, "history"):
+                error.history = exc.history
+            raise error from None
+
+    def _finite(self, where: str, value: float, x: Array, y: Array, alpha: float) -> float:
+        """``value``, the loss on finite data at finite weights, unless it overflowed
+        the dtype: then an error saying whether the data or the weights are to blame."""
+        if math.isfinite(value):
+            return value
+        if self._overflowing(self._params, x, y, None, alpha) is not None:
+            raise FloatingPointError(v.overflow_message(where, self.dtype_name, X=x, Y=y))
+        big = max(float(np.max(np.abs(to_numpy(t)))) for W, b in self._params for t in (W, b))
+        raise FloatingPointError(
+            f"{where} failed: the loss overflows {self.dtype_name} at this network's weights "
+            f"(up to {big:.3g} in magnitude), though not at freshly initialised ones: the "
+            "weights are too large for this data (trained with too high a learning rate?).")
+
+    def _overflowing(self, params: Params, x: Array, y: Array, val: Any,
+                     alpha: float) -> dict[str, Array] | None:
+        """The data (training or validation) whose loss at ``params`` and at
+        freshly initialised weights is not finite; None when there is none."""
+        sets = {"": (x, y)} if val is None else {"": (x, y), "validation ": val}
+        fresh = self._initial_params()
+        for prefix, (xs, ys) in sets.items():
+            if all(not loop.finite_loss(p, xs, ys, self.arch, alpha, self.xp)
+                   for p in (params, fresh)):
+                return {f"{prefix}X": xs, f"{prefix}Y": ys}
+        return None
 
     def _fit_first_order(self, x: Array, y: Array, val: Any, opts: FitOptions,
                          history: History) -> History:

@@ -21,7 +21,7 @@ from .._typing import Arch, Array, Params
 from ..backend import host_scalars, lazy, to_numpy
 from ..optim import lbfgs
 from ..params import Layout
-from .loop import Bar, History, Monitor, Run
+from .loop import Bar, History, Monitor, Run, finite_loss
 from .options import FitOptions
 from .step import correct_count
 
@@ -98,6 +98,9 @@ def fit_lbfgs(
     f0, _ = value_and_grad(x0)
     if not math.isfinite(f0):
         raise FloatingPointError("the loss is not finite at the starting weights")
+    if val is not None and not finite_loss(layout.unravel(put(x0), xp=xp), *val, arch,
+                                           opts.alpha, xp):
+        raise FloatingPointError("the validation loss is not finite at the starting weights")
     monitor = Monitor(None, opts.patience, active=False)
     bar = Bar(opts.epochs, opts.progress, unit="iter")
     start = time.perf_counter()
