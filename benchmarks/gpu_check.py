@@ -9,7 +9,9 @@
    public ``fit``, Adam, float32), against torch eager (``nn.Linear`` stack,
    ``torch.optim.Adam``) and ``torch.compile`` of that step where it compiles:
    CPU and GPU time per step, from CUDA events around a pipelined epoch (no
-   synchronisation between steps).
+   synchronisation between steps).  bpnet runs in full float32 (``tf32=False``),
+   as torch eager does by default, and on the 1024-wide net also with
+   ``tf32=True``.
 4. Samples per second against the batch size, GPU against the host's NumPy:
    where the GPU starts to pay.
 
@@ -77,14 +79,14 @@ def _cuda_timer(lib: str):
     return timed
 
 
-def _bpnet(lib: str, sizes, batch: int, steps: int):
+def _bpnet(lib: str, sizes, batch: int, steps: int, tf32: bool | None = None):
     """A callable running one epoch of ``steps`` Adam steps through ``MLP.fit``."""
     import bpnet
     from bpnet.backend import from_host
 
     device = "cuda" if lib == "torch" else None
     net = bpnet.MLP(list(sizes), loss="cross_entropy", backend=lib, device=device,
-                    dtype="float32")
+                    dtype="float32", tf32=tf32)
     x, y = _data(sizes, batch, steps)
     X, Y = from_host(net.xp, x, net.device), from_host(net.xp, y, net.device)
 
@@ -213,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"net": "-".join(map(str, sizes)), "batch": batch}
         for lib in libs:
             timed = _cuda_timer(lib)
-            row[f"bpnet-{lib}"] = _time(timed, _bpnet(lib, sizes, batch, STEPS), repeats)
+            row[f"bpnet-{lib}"] = _time(timed, _bpnet(lib, sizes, batch, STEPS, False),
+                                        repeats)
+            if net_name == "gemm":  # where the matrix products, and so TF32, dominate
+                row[f"bpnet-{lib}-tf32"] = _time(timed, _bpnet(lib, sizes, batch, STEPS, True),
+                                                 repeats)
         if "torch" in libs:
             timed = _cuda_timer("torch")
             row["torch-eager"] = _time(timed, _torch_eager(sizes, batch, STEPS), repeats)
@@ -254,7 +260,8 @@ def format_table(report: dict[str, Any]) -> str:
         found = report["torch_sync_debug"]["synchronisations_in_an_epoch"]
         lines.append("torch sync debug: " + ("no synchronisation inside an epoch" if not found
                                              else f"SYNCS: {found}"))
-    names = [k for k in report["steps"][0] if k not in ("net", "batch")]
+    names = list(dict.fromkeys(k for row in report["steps"] for k in row
+                               if k not in ("net", "batch")))
     lines.append("")
     lines.append("| net | batch | " + " | ".join(f"{n} GPU / CPU ms per step" for n in names)
                  + " |")
@@ -262,7 +269,7 @@ def format_table(report: dict[str, Any]) -> str:
     for row in report["steps"]:
         cells = []
         for n in names:
-            r = row[n]
+            r = row.get(n, {"error": "–"})
             cells.append(r["error"][:30] if "error" in r else
                          f"{r['gpu_s_per_step'] * 1e3:.3f} / {r['cpu_s_per_step'] * 1e3:.3f}")
         lines.append(f"| {row['net']} | {row['batch']} | " + " | ".join(cells) + " |")

@@ -28,11 +28,15 @@ def test_the_table_shows_gpu_and_cpu_time_and_the_sweep():
         "gpu_tests": {"summary": "12 passed", "returncode": 0},
         "torch_sync_debug": {"synchronisations_in_an_epoch": []},
         "steps": [{"net": "784-256-256-10", "batch": 256, "bpnet-cupy": step,
-                   "torch-compile": {"error": "RuntimeError: no triton"}}],
+                   "torch-compile": {"error": "RuntimeError: no triton"}},
+                  {"net": "1024-1024-1024-10", "batch": 1024, "bpnet-cupy": step,
+                   "bpnet-cupy-tf32": step, "torch-compile": step}],
         "sweep": [{"batch": 64, "numpy": {"cpu_s_per_step": 1e-3, "gpu_s_per_step": 0.0},
                    "bpnet-cupy": step}],
     }
     text = gpu_check.format_table(report)
     assert "12 passed" in text and "no synchronisation inside an epoch" in text
     assert "0.200 / 0.100" in text and "RuntimeError" in text
+    assert "bpnet-cupy-tf32 GPU / CPU" in text  # a column only some rows have
+    assert "| 784-256-256-10 | 256 | 0.200 / 0.100 | RuntimeError: no triton | – |" in text
     assert "| 64 | 64,000 | 320,000 |" in text  # a step costs the longer of GPU and CPU time

@@ -210,3 +210,42 @@ def test_cli_takes_tf32_and_no_tf32():
     assert parse(["train", "--dataset", "xor"]).tf32 is None
     assert parse(["train", "--dataset", "xor", "--tf32"]).tf32 is True
     assert parse(["train", "--dataset", "xor", "--no-tf32"]).tf32 is False
+
+
+def _cuda_backends() -> list:
+    """(backend, device) of every CUDA library that answers here."""
+    import bpnet
+
+    found = [("cupy", None)] if bpnet.cuda_available() else []
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            found.append(("torch", "cuda"))
+    except ImportError:
+        pass
+    return found
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tf32", [True, False])
+def test_tf32_gradients_hold_their_documented_tolerance_on_a_gpu(tf32):
+    """With TF32 a float32 gradient agrees with float64 to ~1e-3 relative (inputs
+    rounded to 10 mantissa bits); without it, to float32's ~1e-6."""
+    import bpnet
+
+    found = _cuda_backends()
+    if not found:
+        pytest.skip("no CUDA device answers")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((512, 256)), rng.integers(0, 10, size=512)
+    ref = bpnet.MLP([256, 512, 512, 10], loss="cross_entropy", dtype="float64", seed=3)
+    _, g_ref = ref.loss_and_grad(X, y)
+    want = np.concatenate([np.ravel(bpnet.to_numpy(t)) for pair in g_ref for t in pair])
+    for name, device in found:
+        net = bpnet.MLP([256, 512, 512, 10], loss="cross_entropy", backend=name,
+                        device=device, dtype="float32", seed=3, tf32=tf32)
+        _, g = net.loss_and_grad(X, y)
+        got = np.concatenate([np.ravel(bpnet.to_numpy(t)) for pair in g for t in pair])
+        error = np.linalg.norm(got - want) / np.linalg.norm(want)
+        assert error < (2e-2 if tf32 else 1e-4), (name, error)
