@@ -614,8 +614,8 @@ class MLP(Training, Persistence):
         return net
 
 
-MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
-MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
+MLP.fit.__doc__ = (MLP.fit.__doc__ or "").replace("{options}", numpydoc().lstrip())
+MLP.partial_fit.__doc__ = (MLP.partial_fit.__doc__ or "").replace(
     "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
 
 

@@ -5,23 +5,42 @@ loop of :mod:`bpnet.train` its explicit arguments and keeping what it returns.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._typing import Array, Params
+from .._typing import Arch, Array, Namespace, Params, PathLike
 from ..backend import to_numpy
 from ..train import loop
 from ..train.lbfgs import fit_lbfgs
 from ..train.loop import History, Kept, Run, state_key
 from ..train.options import FitOptions
-from ..train.step import make_step
+from ..train.step import Step, make_step
+
+if TYPE_CHECKING:
+    from ..params import Layout
 
 __all__ = ["Training"]
 
 
 class Training:
     """The part of :class:`~bpnet.model.MLP` that runs ``fit``."""
+
+    if TYPE_CHECKING:  # what the MLP mixing this in holds (bpnet.model.mlp, persistence)
+        xp: Namespace
+        seed: int | None
+        _arch: Arch
+        _layout: Layout
+        _params: Params
+        _optimizer_state: Kept | None
+
+        @property
+        def arch(self) -> Arch: ...
+        def _to_backend(self, host: np.ndarray) -> Array: ...
+        def save(self, path: PathLike) -> None: ...
+        def _checkpointer(self, path: Any, step: Step, run: Any, key: tuple[Any, ...],
+                          clock: tuple[int, int], n: int) -> Callable[[int], None]: ...
 
     def _publish(self, params: Params) -> None:
         self._params = params
