@@ -185,13 +185,13 @@ def _check_seed(seed: Any) -> int | None:
 
 def _check_fraction(test_size: Any) -> float:
     if (isinstance(test_size, bool) or not isinstance(test_size, numbers.Real)
-            or not 0 < test_size < 1):
+            or not 0 < test_size < 1):  # type: ignore[operator]
         raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
     return float(test_size)
 
 
 def _check_noise(noise: Any) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:  # type: ignore[operator]
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
     return float(noise)
 

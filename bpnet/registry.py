@@ -243,5 +243,5 @@ def register_loss(name: str, cost: Callable[[Array, Array, Any], Array],
     with _trial(LOSSES, name, loss):
         for out in outs:
             _check(f"{what} with output {out!r}",
-                   lambda out=out: MLP([3, 5, 3], activation="tanh", loss=name,
+                   lambda out=out: MLP([3, 5, 3], activation="tanh", loss=name,  # type: ignore[misc]
                                        output_activation=out, dtype="float64"), targets)
