@@ -340,7 +340,7 @@ def _run_train(args: argparse.Namespace) -> int:
             return _interrupted(net, args.save, getattr(exc, "history", None), args.checkpoint)
         results = [("train", net.evaluate(X_train, y_train))]
         if held_out:
-            results.append(("test", net.evaluate(task.X_test, task.y_test)))
+            results.append(("test", net.evaluate(task.X_test, task.y_test)))  # type: ignore[arg-type]
     seconds = history.elapsed[-1] if history.elapsed else 0.0
     rate = history.samples_per_second
     optimizer, batch_size = options["optimizer"], options["batch_size"]

@@ -12,15 +12,15 @@ MLP's private state.
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import _typing as t
 from .. import inputs as v
 from .. import kernels, serialization
-from .._typing import Arch, Array, Params
+from .._typing import Arch, Array, ArrayLike, Params
 from ..activations import Activation, get_activations
 from ..backend import (
     backend_name,
@@ -80,7 +80,7 @@ class MLP(Training, Persistence):
         ``numpy``, ``array_api_strict``, ``cupy``, ``torch``, ``jax``, ``dask``,
         ``auto`` (CuPy when a CUDA device answers, else NumPy), or a namespace.
     device : optional
-        Device of the backend (``"cuda"`` for torch,
+        t.Device of the backend (``"cuda"`` for torch,
         ``array_api_strict.Device("device1")``...); ``None`` for its default.
     dtype : {"float32", "float64"}, default "float32"
     seed : int or None, default 0
@@ -97,13 +97,13 @@ class MLP(Training, Persistence):
 
     def __init__(
         self,
-        layer_sizes: Any,
+        layer_sizes: Sequence[int],
         activation: str | list[str] = "relu",
         loss: str = "mse",
         output_activation: str | None = None,
-        backend: str | ModuleType = "numpy",
-        device: Any = None,
-        dtype: Any = "float32",
+        backend: t.BackendLike = "numpy",
+        device: t.Device = None,
+        dtype: t.DTypeLike = "float32",
         seed: int | None = 0,
     ) -> None:
         sizes = v.check_layer_sizes(layer_sizes)
@@ -229,7 +229,7 @@ class MLP(Training, Persistence):
         return list(self._params)
 
     @on_its_device
-    def set_params(self, params: Any) -> None:
+    def set_params(self, params: Sequence[tuple[ArrayLike, ArrayLike]]) -> None:
         """Replace every parameter.
 
         Parameters
@@ -260,7 +260,8 @@ class MLP(Training, Persistence):
                          self.device)
 
     @on_its_device
-    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
+    def to(self, backend: t.BackendLike | None = None, device: t.Device = None,
+           dtype: t.DTypeLike | None = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
 
         Unspecified settings keep their current value (the device resets to the
@@ -280,7 +281,7 @@ class MLP(Training, Persistence):
         twin.set_params(self._host_params())
         return twin
 
-    def astype(self, dtype: Any, backend: Any = None) -> MLP:
+    def astype(self, dtype: t.DTypeLike, backend: t.BackendLike | None = None) -> MLP:
         """A copy of this network in another dtype (optionally on another backend)."""
         return self.to(backend=backend, dtype=dtype)
 
@@ -288,13 +289,13 @@ class MLP(Training, Persistence):
         return [(to_numpy(W), to_numpy(b)) for W, b in self._params]
 
     # -- data ----------------------------------------------------------------------
-    def _x(self, X: Any, name: str = "X") -> Array:
+    def _x(self, X: ArrayLike, name: str = "X") -> Array:
         return v.as_input(
             X, n_features=self.n_features, backend=self.backend, xp=self.xp,
             device=self.device, dtype=self.dtype, name=name,
         )
 
-    def _xy(self, X: Any, Y: Any, prefix: str = "") -> tuple[Array, Array]:
+    def _xy(self, X: ArrayLike, Y: ArrayLike, prefix: str = "") -> tuple[Array, Array]:
         """(X, Y) checked and moved to the network's backend, device and dtype;
         ``prefix`` names them in errors (``"validation "``)."""
         v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
@@ -309,7 +310,7 @@ class MLP(Training, Persistence):
     # -- computation -----------------------------------------------------------------
     @on_its_device
     def loss_and_grad(
-        self, X: Any, Y: Any, *, alpha: float = 0.0
+        self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0
     ) -> tuple[float, list[tuple[Array, Array]]]:
         """Mean loss on (X, Y) and its gradient by backpropagation.
 
@@ -336,7 +337,7 @@ class MLP(Training, Persistence):
         return float(to_numpy(value)), grads
 
     @on_its_device
-    def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
+    def compute_loss(self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0) -> float:
         """Mean loss on (X, Y), one forward pass."""
         alpha = v.check_nonnegative("alpha", alpha)
         x, y = self._xy(X, Y)
@@ -345,8 +346,8 @@ class MLP(Training, Persistence):
 
     @on_its_device
     def numerical_grad(
-        self, X: Any, Y: Any, eps: float | None = None, *, method: str = "central",
-        alpha: float = 0.0,
+        self, X: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
+        method: t.DiffMethod = "central", alpha: float = 0.0,
     ) -> list[tuple[Array, Array]]:
         """Gradient by numerical differentiation, one parameter at a time (slow
         on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
@@ -359,7 +360,7 @@ class MLP(Training, Persistence):
         like :attr:`params`; a ValueError for an unknown method, a TypeError
         for the complex step on a backend without complex dtypes.
         """
-        method = check_method(method)
+        method = check_method(method)  # type: ignore[assignment]  # the name, checked
         if eps is not None:
             eps = v.check_positive("eps", eps)
         alpha = v.check_nonnegative("alpha", alpha)
@@ -369,7 +370,7 @@ class MLP(Training, Persistence):
         return lazy.materialize_step(self.xp, None, grads)[1]
 
     @on_its_device
-    def predict(self, X: Any) -> Array:
+    def predict(self, X: ArrayLike) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
 
@@ -381,7 +382,8 @@ class MLP(Training, Persistence):
         return kernels.predict(self._params, x, self.arch, xp=self.xp)
 
     @on_its_device
-    def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, X: ArrayLike, Y: ArrayLike, *,
+                 batch_size: int | None = None) -> dict[str, float]:
         """Mean loss on (X, Y), and ``accuracy`` for classification losses.
 
         Parameters
@@ -412,15 +414,17 @@ class MLP(Training, Persistence):
     # -- training ----------------------------------------------------------------------
     @on_its_device
     def fit(
-        self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
-        lr: float | None = None, epochs: int = 200, batch_size: int | str | None = "auto",
+        self, X: ArrayLike, Y: ArrayLike, *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        optimizer: t.OptimizerName = "adam", lr: float | None = None, epochs: int = 200,
+        batch_size: t.BatchSize = "auto",
         shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9, beta2: float = 0.999,
-        epsilon: float = 1e-8, clip_norm: float | None = None, lr_schedule: Any = "constant",
+        epsilon: float = 1e-8, clip_norm: float | None = None, lr_schedule: t.Schedule = "constant",
         power_t: float = 0.5, lr_step_size: int = 10, lr_gamma: float = 0.1,
         early_stopping: bool = False, patience: int = 10, tol: float | None = None,
-        progress: bool = False, callback: Any = None, warm_start: bool = False,
-        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+        progress: bool = False, callback: t.Callback | None = None, warm_start: bool = False,
+        checkpoint: t.PathLike | None = None, checkpoint_every: int = 1,
     ) -> History:
         """Train on (X, Y), starting from the current weights with a fresh optimizer
         state (or, with ``warm_start=True``, the kept one), which is kept
@@ -470,9 +474,9 @@ class MLP(Training, Persistence):
 
     @on_its_device
     def partial_fit(
-        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
-        batch_size: int | str | None = "auto", shuffle: bool = True, seed: int | None = None,
-        alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
+        self, X: ArrayLike, Y: ArrayLike, *, optimizer: t.OptimizerName = "adam",
+        lr: float | None = None, batch_size: t.BatchSize = "auto", shuffle: bool = True,
+        seed: int | None = None, alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
         beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
         clip_norm: float | None = None,
     ) -> float:
@@ -562,8 +566,8 @@ class MLP(Training, Persistence):
 
     # -- persistence (save and pickling: see Persistence) ---------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
-             dtype: Any = None) -> MLP:
+    def load(cls, path: t.PathLike, *, backend: t.BackendLike | None = None,
+             device: t.Device = None, dtype: t.DTypeLike | None = None) -> MLP:
         """Read a network written by :meth:`save`, with its training state when the
         file holds one (``fit(..., warm_start=True)`` and :meth:`partial_fit`
         continue it, also on another backend, device or dtype).
