@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from ._typing import Arch, Array
+from ._typing import Arch, Array, DiffMethod
 from .backend import device_of, is_writeable, lazy, to_numpy
 from .numeric_passes import (
     check_complex,
@@ -109,7 +109,7 @@ MAX_ELEMENTS = 2**21
 _ROOT = {"central": 1.0 / 3.0, "forward": 0.5}
 
 
-def check_method(method: Any) -> str:
+def check_method(method: Any) -> DiffMethod:
     """``method`` if it is one of :data:`METHODS`.
 
     Raises
@@ -119,7 +119,7 @@ def check_method(method: Any) -> str:
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of: {', '.join(METHODS)}")
-    return method
+    return method  # type: ignore[return-value]  # one of METHODS, checked above
 
 
 def n_passes(method: str, n_params: int) -> int:

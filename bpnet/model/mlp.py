@@ -360,7 +360,7 @@ class MLP(Training, Persistence):
         like :attr:`params`; a ValueError for an unknown method, a TypeError
         for the complex step on a backend without complex dtypes.
         """
-        method = check_method(method)  # type: ignore[assignment]  # the name, checked
+        method = check_method(method)
         if eps is not None:
             eps = v.check_positive("eps", eps)
         alpha = v.check_nonnegative("alpha", alpha)
