@@ -61,4 +61,4 @@ gpu-check: venv
 	$(PY) -m benchmarks.gpu_check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .benchmarks build *.egg-info

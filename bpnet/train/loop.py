@@ -144,7 +144,7 @@ class History:
         self.time.append(now - (self.elapsed[-1] if self.elapsed else 0.0))
         self.elapsed.append(now)
 
-    def to_dict(self) -> dict[str, list]:
+    def to_dict(self) -> dict[str, list[Any]]:
         """The per-epoch values as columns of equal length: ``epoch`` (from 1), then
         each of :attr:`COLUMNS` that was recorded (``accuracy`` only for
         classification, ``val_*`` only with validation data).
