@@ -14,7 +14,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 # CuPy imports without a GPU: its detection and device-free code paths get tested.
 EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
-.PHONY: all venv test demo lint bench bench-smoke gpu-check clean
+.PHONY: all venv test demo lint typecheck bench bench-smoke gpu-check clean
 
 all: test
 
@@ -37,7 +37,12 @@ venv: $(TEST_STAMP)
 lint: venv
 	$(VENV)/bin/ruff check bpnet tests benchmarks examples
 
-test: venv lint
+# mypy over the package and tests/typing/usage.py (the public API used as a user would);
+# the settings are pyproject.toml's [tool.mypy].
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test: venv lint typecheck
 	$(PY) -m pytest -q tests
 
 demo: $(DEMO_STAMP)
@@ -56,4 +61,4 @@ gpu-check: venv
 	$(PY) -m benchmarks.gpu_check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .benchmarks build *.egg-info

@@ -25,10 +25,9 @@ that a gradient check can tell when a finite-difference step crossed one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 from ._typing import Array
 
@@ -204,7 +203,7 @@ def get_activation(name: str) -> Activation:
     return ACTIVATIONS[key]
 
 
-def get_activations(spec: Any, n_hidden: int) -> tuple[Activation, ...]:
+def get_activations(spec: str | Sequence[str], n_hidden: int) -> tuple[Activation, ...]:
     """The activation of each of ``n_hidden`` hidden layers: one name for all of
     them, or a sequence of one name per layer (``["relu", "tanh"]``).
 

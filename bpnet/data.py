@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._typing import ArrayLike
 from .idx import load_idx
 
 __all__ = [
@@ -185,13 +186,13 @@ def _check_seed(seed: Any) -> int | None:
 
 def _check_fraction(test_size: Any) -> float:
     if (isinstance(test_size, bool) or not isinstance(test_size, numbers.Real)
-            or not 0 < test_size < 1):
+            or not 0 < test_size < 1):  # type: ignore[operator]
         raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
     return float(test_size)
 
 
 def _check_noise(noise: Any) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:  # type: ignore[operator]
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
     return float(noise)
 
@@ -316,7 +317,7 @@ def _as_2d(name: str, X: Any) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def one_hot(labels: Any, k: int | None = None, negative: float = 0.0) -> np.ndarray:
+def one_hot(labels: ArrayLike, k: int | None = None, negative: float = 0.0) -> np.ndarray:
     """Integer labels as rows of a (N, k) indicator matrix.
 
     Parameters
@@ -348,8 +349,8 @@ def one_hot(labels: Any, k: int | None = None, negative: float = 0.0) -> np.ndar
     return out
 
 
-def standardize(X: Any, *, mean: Any = None,
-                std: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def standardize(X: ArrayLike, *, mean: ArrayLike | None = None,
+                std: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Zero mean, unit variance per feature.
 
     Fit on the training set, then apply its ``mean`` and ``std`` to the test
@@ -381,7 +382,7 @@ def standardize(X: Any, *, mean: Any = None,
 _standardize = standardize  # digits() has an argument of the same name
 
 
-def pca_whiten(X_train: Any, *others: Any,
+def pca_whiten(X_train: ArrayLike, *others: ArrayLike,
                n_components: int | None = None) -> tuple[np.ndarray, ...]:
     """Project onto principal components and scale each to unit variance
     (PCA whitening: decorrelated inputs of equal scale, which speeds up plain
@@ -425,7 +426,7 @@ def pca_whiten(X_train: Any, *others: Any,
     return tuple(out)
 
 
-def train_test_split(X: Any, y: Any, *, test_size: float = 0.25, seed: int | None = 0,
+def train_test_split(X: ArrayLike, y: ArrayLike, *, test_size: float = 0.25, seed: int | None = 0,
                      stratify: bool = True) -> Split:
     """Split (X, y) into train and test sets with a seeded permutation.
 
@@ -511,10 +512,10 @@ def digits(*, test_size: float = 0.25, standardize: bool = True, whiten: bool = 
                              test_size=test_size, seed=seed)
     X_train, X_test = split.X_train, split.X_test
     if whiten:
-        X_train, X_test = pca_whiten(X_train, X_test, n_components=n_components)
+        X_train, X_test = pca_whiten(X_train, X_test, n_components=n_components)  # type: ignore[arg-type]
     elif standardize:
         X_train, mean, std = _standardize(X_train)
-        X_test, _, _ = _standardize(X_test, mean=mean, std=std)
+        X_test, _, _ = _standardize(X_test, mean=mean, std=std)  # type: ignore[arg-type]
     return Split(X_train, X_test, split.y_train, split.y_test)
 
 

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels
-from ._typing import Arch, Array
+from ._typing import Arch, Array, DiffMethod
 from .backend import device_of, is_writeable, lazy, to_numpy
 from .numeric_passes import (
     check_complex,
@@ -109,7 +109,7 @@ MAX_ELEMENTS = 2**21
 _ROOT = {"central": 1.0 / 3.0, "forward": 0.5}
 
 
-def check_method(method: Any) -> str:
+def check_method(method: Any) -> DiffMethod:
     """``method`` if it is one of :data:`METHODS`.
 
     Raises
@@ -119,7 +119,7 @@ def check_method(method: Any) -> str:
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of: {', '.join(METHODS)}")
-    return method
+    return method  # type: ignore[return-value]  # one of METHODS, checked above
 
 
 def n_passes(method: str, n_params: int) -> int:
@@ -341,7 +341,7 @@ def _naive(params: Params, x: Array, y: Array, arch: Arch, ks: list[int], h: np.
         # the imaginary part of theta + i h is h itself, rounded to the dtype
         return xp.astype(xp.imag(xp.stack(values)) / _on_device(h, like, xp), dtype)
 
-    def cost(tree):  # looked up at call time, so tests can count the passes
+    def cost(tree: Params) -> Array:  # looked up at call time, so tests can count the passes
         return kernels.loss_value(tree, x, y, arch, alpha=alpha, xp=xp)
 
     theta = _host_theta(params, xp)[ks]
@@ -419,7 +419,7 @@ def kink_crossings(
     if method not in ("central", "forward") or not any(kinked) or not ks:
         return np.zeros(len(ks), dtype=bool)
 
-    def sides(tree) -> list[Array]:
+    def sides(tree: Params) -> list[Array]:
         a, out = x, []
         for l, ((W, b), act) in enumerate(zip(tree[:-1], arch.hidden, strict=True)):
             z = a @ W + b  # as kernels.forward computes it, bit for bit
@@ -429,7 +429,7 @@ def kink_crossings(
 
     at_theta = sides(params)
 
-    def crossed(tree) -> Array:
+    def crossed(tree: Params) -> Array:
         moved = [xp.any(s != s0) for s, s0 in zip(sides(tree), at_theta, strict=True)]
         return xp.any(xp.stack(moved))
 
@@ -550,7 +550,7 @@ def numerical_partials_batched(
                 if w is not None:  # the L2 term at the perturbed weights
                     c_plus = c_plus + (l2 + penalty * ((w + hs) ** 2 - w * w))
                     c_minus = c_minus + (l2 + penalty * ((w - hs) ** 2 - w * w))
-                parts.append((c_plus - c_minus) / (2.0 * hs))
+                parts.append((c_plus - c_minus) / (2.0 * hs))  # type: ignore[operator]
             elif method == "forward":
                 c_plus = tail_loss(z_l + H * dz, l, params, y, arch, xp)
                 if w is not None:
@@ -559,7 +559,7 @@ def numerical_partials_batched(
                     c_plus = c_plus + l2
                 parts.append((c_plus - base) / hs)
             elif method == "complex_step":
-                zc = xp.astype(z_l, cdt) + (H * 1j) * xp.astype(dz, cdt)
+                zc = xp.astype(z_l, cdt) + (H * 1j) * xp.astype(dz, cdt)  # type: ignore[operator]
                 c = tail_loss(zc, l, ctree, yc, arch, xp, complex_=True)
                 im = xp.imag(c)
                 if w is not None:  # Im of the L2 term at w + i h: 2 w h

@@ -21,13 +21,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import finite_diff
 from . import inputs as v
+from ._typing import ArrayLike, DiffMethod
 from .backend import to_numpy
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 __all__ = [
     "DEFAULT_TOL",
@@ -160,7 +164,7 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
-def _float64_twin(net: Any) -> Any:
+def _float64_twin(net: MLP) -> MLP:
     """A float64 copy of ``net`` on its backend, or on NumPy when that backend
     has no float64 (JAX without its 64-bit mode)."""
     try:
@@ -170,7 +174,8 @@ def _float64_twin(net: Any) -> Any:
 
 
 def gradcheck(
-    net: Any, X: Any, Y: Any, *, method: str = "central", eps: float | None = None,
+    net: MLP, X: ArrayLike, Y: ArrayLike, *, method: DiffMethod = "central",
+    eps: float | None = None,
     tol: float | None = None, exclude_kinks: bool = True,
 ) -> GradcheckReport:
     """Compare the backprop gradient of ``net`` on (X, Y) with ``method``.
@@ -314,7 +319,8 @@ def _rounded(a: Any, dtype: str) -> Any:
 
 
 def eps_sweep(
-    net: Any, X: Any, Y: Any, *, methods: Sequence[str] = ("forward", "central", "complex_step"),
+    net: MLP, X: ArrayLike, Y: ArrayLike, *,
+    methods: Sequence[DiffMethod] = ("forward", "central", "complex_step"),
     dtypes: Sequence[str] = ("float32", "float64"), eps: Sequence[float] = SWEEP_EPS,
 ) -> EpsSweep:
     """The error of each method against backprop as the step shrinks.

@@ -53,7 +53,8 @@ def check_layer_sizes(layer_sizes: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
-def check_positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False):
+def check_positive(name: str, value: Any, *, integer: bool = False,
+                   allow_none: bool = False) -> Any:  # int, float or None, as asked
     """``value`` as a positive number (an int when ``integer``)."""
     if value is None and allow_none:
         return None
@@ -61,16 +62,16 @@ def check_positive(name: str, value: Any, *, integer: bool = False, allow_none: 
     ok_type = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, ok_type):
         raise TypeError(f"{name} must be {kind} > 0, got {value!r}")
-    if not np.isfinite(value) or value <= 0:
+    if not np.isfinite(value) or value <= 0:  # type: ignore[call-overload]
         raise ValueError(f"{name} must be {kind} > 0, got {value!r}")
-    return int(value) if integer else float(value)
+    return int(value) if integer else float(value)  # type: ignore[call-overload]
 
 
 def check_nonnegative(name: str, value: Any) -> float:
     """``value`` as a finite float >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number >= 0, got {value!r}")
-    if not np.isfinite(value) or value < 0:
+    if not np.isfinite(value) or value < 0:  # type: ignore[call-overload]
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -136,7 +137,7 @@ def _nullable_as_float(x: Any) -> np.ndarray | None:
     scikit-learn's ``check_array`` does); None for anything else."""
     to_numpy = getattr(x, "to_numpy", None)
     dtypes = getattr(x, "dtypes", None)
-    dtypes = list(dtypes) if hasattr(dtypes, "tolist") else [getattr(x, "dtype", None)]
+    dtypes = list(dtypes) if hasattr(dtypes, "tolist") else [getattr(x, "dtype", None)]  # type: ignore[arg-type]
     if to_numpy is None or not all(getattr(d, "kind", "O") in ("b", "i", "u", "f") for d in dtypes):
         return None
     try:
@@ -393,7 +394,8 @@ def _int_dtype(ns: ModuleType) -> Any:
     return ns.int32
 
 
-def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str, k: int):
+def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str,
+                  k: int) -> None:
     if kind == "sign" and not _all(ns, (y == 1) | (y == -1)):
         raise ValueError(f"{name} must hold labels in {{-1, +1}} for loss {loss_name!r}")
     if kind == "binary" and not _all(ns, (y >= 0) & (y <= 1)):

@@ -118,13 +118,14 @@ def _n(z: Array) -> int:
 
 
 # --- mse: (1/N) sum_n 1/2 ||a_n - y_n||^2 ------------------------------------
-def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType, w: Array | None = None):
+def _mse_value(z: Array, y: Array, out: Activation, xp: ModuleType,
+               w: Array | None = None) -> Array:
     r = out.f(z, xp) - y
     return _sum(r * r, xp) * (0.5 / _n(z)) if w is None else 0.5 * _mean(r * r, w, xp)
 
 
 def _mse_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
-                         w: Array | None = None):
+                         w: Array | None = None) -> tuple[Array, Array]:
     a = out.f(z, xp)
     r = a - y
     loss = _sum(r * r, xp) * (0.5 / _n(z)) if w is None else 0.5 * _mean(r * r, w, xp)
@@ -139,7 +140,7 @@ def _logistic_value(z: Array, y: Array, out: Activation, xp: ModuleType,
 
 
 def _logistic_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
-                              w: Array | None = None):
+                              w: Array | None = None) -> tuple[Array, Array]:
     u = -y * z
     loss = _mean(softplus(u, xp), w, xp)
     return loss, _per_sample(-y * sigmoid(u, xp), w)
@@ -153,7 +154,7 @@ def _ce_value(z: Array, y: Array, out: Activation, xp: ModuleType,
 
 
 def _ce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
-                        w: Array | None = None):
+                        w: Array | None = None) -> tuple[Array, Array]:
     shifted = z - xp.max(z, axis=-1, keepdims=True)
     e = xp.exp(shifted)
     s = xp.sum(e, axis=-1, keepdims=True)
@@ -170,7 +171,7 @@ def _bce_value(z: Array, y: Array, out: Activation, xp: ModuleType,
 
 
 def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
-                         w: Array | None = None):
+                         w: Array | None = None) -> tuple[Array, Array]:
     # softplus and sigmoid written out to share log(1 + exp(-|z|)): on tiny
     # layers every elementwise call saved is ~1 us of a ~20 us step.
     log1p_e = xp.log1p(xp.exp(-xp.abs(z)))  # exp(-|z|) lies in (0, 1]
@@ -181,7 +182,7 @@ def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
 
 # --- analytic extensions to complex z (complex step only) ------------------------
 def _mse_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
-    r = out.f_complex(z, xp) - y
+    r = out.f_complex(z, xp) - y  # type: ignore[misc]
     return _sum(r * r, xp) * (0.5 / _n(z))  # r * r, not |r|^2: holomorphic
 
 

@@ -59,9 +59,9 @@ def complex_cost(tree: Params, x: Array, y: Array, arch: Arch, alpha: float,
     and ``y`` (N, n_L): a complex 0-d array."""
     a = x
     for (W, b), act in zip(tree[:-1], arch.hidden, strict=True):
-        a = act.f_complex(a @ W + b, xp)
+        a = act.f_complex(a @ W + b, xp)  # type: ignore[misc]
     W_L, b_L = tree[-1]
-    value = arch.loss.value_complex(a @ W_L + b_L, y, arch.out, xp)
+    value = arch.loss.value_complex(a @ W_L + b_L, y, arch.out, xp)  # type: ignore[misc]
     if alpha:  # sum(W * W), not vecdot, which conjugates: |W|^2 is not holomorphic
         value = value + (0.5 * alpha / x.shape[0]) * sum(xp.sum(W * W) for W, _ in tree)
     return value
@@ -124,9 +124,9 @@ def tail_loss(z: Array, l: int, params: Params, y: Array, arch: Arch, xp: Module
     for i in range(l + 1, len(params)):
         W, b = params[i]
         f = hidden[i - 1].f_complex if complex_ else hidden[i - 1].f
-        z = f(z, xp) @ W + b  # matmul broadcasts over the K networks
+        z = f(z, xp) @ W + b  # type: ignore[misc]  # matmul broadcasts over the K networks
     value = arch.loss.value_complex if complex_ else arch.loss.value
-    return value(z, y, arch.out, xp)
+    return value(z, y, arch.out, xp)  # type: ignore[misc]
 
 
 def tail_tangent(dz: Array, l: int, a: Sequence[Array], params: Params, delta: Array,

@@ -453,7 +453,7 @@ def lbfgs(
 
     scipy_callback = None
     if callback is not None:
-        def scipy_callback(intermediate_result):
+        def scipy_callback(intermediate_result: Any) -> None:
             if callback(intermediate_result.x, float(intermediate_result.fun)):
                 raise StopIteration  # SciPy ends the run and returns the current point
 

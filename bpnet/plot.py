@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,9 +34,16 @@ except ImportError as exc:  # pragma: no cover - exercised without matplotlib on
     raise ImportError("bpnet.plot needs matplotlib, which is not installed: "
                       "pip install 'bpnet[plot]'") from exc
 
+from ._typing import ArrayLike
 from .backend import to_numpy
 from .gradcheck import EpsSweep
 from .gradcheck import eps_sweep as _sweep
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .model import MLP
+    from .train import History
 
 __all__ = ["check_format", "decision_regions", "eps_sweep", "learning_curves", "save"]
 
@@ -56,7 +63,7 @@ def _new_axes(ax: Any, size: tuple[float, float]) -> Any:
 
 
 def learning_curves(
-    history: Any, *, axes: Sequence[Any] | None = None, validation_label: str = "validation",
+    history: History, *, axes: Sequence[Axes] | None = None, validation_label: str = "validation",
     title: str | None = None,
 ) -> Figure:
     """Loss per epoch (training and validation), and accuracy per epoch when
@@ -117,7 +124,7 @@ def learning_curves(
         ax.set_ylabel("accuracy (%)")
         ax.grid(True, alpha=0.3)
         ax.legend()
-    fig = axes[0].figure
+    fig = axes[0].figure  # type: ignore[assignment]
     if title:
         fig.suptitle(title)
     return fig
@@ -135,7 +142,8 @@ def _class_of(y: np.ndarray) -> np.ndarray:
 
 
 def decision_regions(
-    net: Any, X: Any, y: Any = None, *, ax: Any = None, resolution: int = 200,
+    net: MLP, X: ArrayLike, y: ArrayLike | None = None, *, ax: Axes | None = None,
+    resolution: int = 200,
     title: str | None = None,
 ) -> Figure:
     """What ``net`` predicts over the plane of its two inputs, with the samples
@@ -213,11 +221,12 @@ def decision_regions(
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(title or f"{'-'.join(map(str, net.layer_sizes))} {net.activation}, {net.loss}")
-    return ax.figure
+    return ax.figure  # type: ignore[return-value]
 
 
 def eps_sweep(
-    sweep: EpsSweep | Any, X: Any = None, Y: Any = None, *, ax: Any = None, **options: Any,
+    sweep: EpsSweep | MLP, X: ArrayLike | None = None, Y: ArrayLike | None = None, *,
+    ax: Axes | None = None, **options: Any,
 ) -> Figure:
     """Relative error of numerical differentiation against backprop as the step
     shrinks, log-log: one curve per method and dtype.
@@ -267,7 +276,7 @@ def eps_sweep(
                  fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7.5, loc="best")
-    return ax.figure
+    return ax.figure  # type: ignore[return-value]
 
 
 def check_format(path: str | os.PathLike) -> None:

@@ -33,11 +33,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from ._typing import Array
+from ._typing import Array, Namespace
 from .activations import ACTIVATIONS, BUILTIN_ACTIVATIONS, Activation, get_activation
 from .gradcheck import gradcheck
 from .losses import BUILTIN_LOSSES, LOSSES, TARGETS, custom_loss
@@ -137,8 +137,9 @@ def _probe_shape(what: str, f: Callable[..., Array], *args: Any) -> None:
                          f"{np.shape(args[0])}, got shape {out.shape}")
 
 
-def register_activation(name: str, f: Callable[[Array, Any], Array],
-                        df: Callable[[Array, Any], Array], *, init: str = "glorot",
+def register_activation(name: str, f: Callable[[Array, Namespace], Array],
+                        df: Callable[[Array, Namespace], Array], *,
+                        init: Literal["glorot", "he"] = "glorot",
                         replace: bool = False) -> None:
     """Make ``name`` an activation every :class:`MLP` (and a saved model) can use.
 
@@ -184,10 +185,10 @@ def register_activation(name: str, f: Callable[[Array, Any], Array],
                "real")
 
 
-def register_loss(name: str, cost: Callable[[Array, Array, Any], Array],
-                  dcost: Callable[[Array, Array, Any], Array], *,
+def register_loss(name: str, cost: Callable[[Array, Array, Namespace], Array],
+                  dcost: Callable[[Array, Array, Namespace], Array], *,
                   outputs: str | Sequence[str] = ("identity",), targets: str = "real",
-                  correct: Callable[[Array, Array, Any], Array] | None = None,
+                  correct: Callable[[Array, Array, Namespace], Array] | None = None,
                   replace: bool = False) -> None:
     """Make ``name`` a loss every :class:`MLP` (and a saved model) can use.
 
@@ -243,5 +244,5 @@ def register_loss(name: str, cost: Callable[[Array, Array, Any], Array],
     with _trial(LOSSES, name, loss):
         for out in outs:
             _check(f"{what} with output {out!r}",
-                   lambda out=out: MLP([3, 5, 3], activation="tanh", loss=name,
+                   lambda out=out: MLP([3, 5, 3], activation="tanh", loss=name,  # type: ignore[misc]
                                        output_activation=out, dtype="float64"), targets)

@@ -221,7 +221,7 @@ def write(path: str | os.PathLike, config: dict[str, Any],
         with os.fdopen(fd, "wb") as fh:
             if mode >= 0 and hasattr(os, "fchmod"):
                 os.fchmod(fh.fileno(), mode)
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         if mode >= 0 and not hasattr(os, "fchmod"):
@@ -314,12 +314,12 @@ class _Archive:
         """The array of a checked header, read into memory of exactly its size."""
         flat_shape = h.shape[::-1] if h.fortran else h.shape
         out = np.empty(flat_shape, dtype=h.dtype)
-        view = memoryview(out.reshape(-1).view(np.uint8))
+        view = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
         with self.zf.open(h.info) as fh:
             fh.read(h.offset)
             done = 0
             while done < len(view):  # in slices: a compressed member never holds two copies
-                got = fh.readinto(view[done:done + _CHUNK])
+                got = fh.readinto(view[done:done + _CHUNK])  # type: ignore[attr-defined]
                 if not got:
                     raise self.fail(f"its '{h.info.filename[:-4]}' entry is truncated")
                 done += got

@@ -55,6 +55,7 @@ def test_the_sdist_carries_a_test_tree_that_runs(tmp_path):
               for p in (source / d).rglob("*.py")}
     assert wanted <= shipped, sorted(wanted - shipped)
     assert {"tests/conftest.py", "tests/helpers.py", "tests/__init__.py"} <= shipped
+    assert "bpnet/py.typed" in shipped  # PEP 561: type checkers read bpnet's annotations
     assert not [n for n in shipped if "__pycache__" in n or n.endswith(".pyc")]
     unpacked = tmp_path / "unpacked" / top
     env = dict(os.environ, PYTHONPATH=str(unpacked))

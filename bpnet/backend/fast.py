@@ -71,8 +71,8 @@ def _jax_jitted(arch: Arch, alpha: float) -> Callable[..., Any]:
     import jax
     import jax.numpy as jnp
 
-    def loss_and_grad(params, x, y):
-        return kernels.loss_and_grad(params, x, y, arch, alpha=alpha, xp=jnp)
+    def loss_and_grad(params: Params, x: Array, y: Array) -> tuple[Array, Params]:
+        return kernels.loss_and_grad(params, x, y, arch, alpha=alpha, xp=jnp)  # type: ignore[return-value]
 
     # The architecture is static (closed over); params, x and y are traced, so
     # one compilation serves every batch of the same shape.
@@ -98,7 +98,7 @@ def loss_and_grad_fn(xp: ModuleType) -> LossAndGrad:
     """
     if fast_paths_enabled() and array_api_compat.is_jax_namespace(xp):
         return _jax_loss_and_grad
-    return kernels.loss_and_grad
+    return kernels.loss_and_grad  # type: ignore[return-value]
 
 
 # --- one flat vector of parameters on eager backends --------------------------------

@@ -116,7 +116,7 @@ def namespace() -> ModuleType:
                 setattr(xp, name, value)
         for name in (*_FROM_META, *_LIKE, "arange", "eye", "linspace"):
             setattr(xp, name, _creation(name, getattr(compat, name)))
-        xp.asarray = functools.partial(_asarray, compat)
+        xp.asarray = functools.partial(_asarray, compat)  # type: ignore[attr-defined]
         _NAMESPACE["xp"] = xp
     return _NAMESPACE["xp"]
 

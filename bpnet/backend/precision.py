@@ -83,5 +83,5 @@ def _cupy(tf32: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for d, b in zip(dtypes, before, strict=True):
+        for d, b in zip(dtypes, before, strict=True):  # type: ignore[assignment]
             linalg.set_compute_type(d, b)

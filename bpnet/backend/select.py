@@ -25,7 +25,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import array_api_compat
 import numpy as np
@@ -478,7 +478,19 @@ def device_from_state(xp: ModuleType, state: Any) -> Any:
     return state
 
 
-def on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
+class _OnADevice(Protocol):
+    xp: ModuleType
+    device: Any
+
+
+_Self = TypeVar("_Self", bound=_OnADevice)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def on_its_device(
+    method: Callable[Concatenate[_Self, _P], _R],
+) -> Callable[Concatenate[_Self, _P], _R]:
     """Decorator: ``method`` of an object with ``xp`` and ``device`` attributes (a
     network) run with that device current (:func:`on_device`): on CuPy every
     array a kernel or an optimizer creates lands on the current GPU.  When the
@@ -487,7 +499,7 @@ def on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
     ``None`` leaves the library's own setting alone."""
 
     @functools.wraps(method)
-    def on_the_device(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def on_the_device(self: _Self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         with on_device(self.xp, self.device), precision(self.xp, getattr(self, "tf32", None)):
             return method(self, *args, **kwargs)
 

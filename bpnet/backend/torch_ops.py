@@ -110,12 +110,12 @@ class TorchOps(Ops):
         return value, self.torch.sigmoid(u).mul_(y).mul_(-inv_n)
 
     def _mse(self, z: Array, y: Array, out: Any, inv_n: float) -> Any:
-        a = self.activate(z, out, None)  # z is the fresh output pre-activation
+        a = self.activate(z, out, None)  # type: ignore[arg-type]  # z is the fresh output pre-activation
         r = a - y
         flat = r.reshape(-1)
         value = self.torch.vdot(flat, flat).mul_(0.5 * inv_n)
         backward = self._backward.get(out.name)
-        delta = r if backward is None else backward(r, a)
+        delta = r if backward is None else backward(r, a)  # type: ignore[operator]
         return value, delta.mul_(inv_n)
 
     def keep_output(self, loss: Any, z: Array, xp: ModuleType) -> Array:
@@ -140,7 +140,7 @@ class TorchOps(Ops):
     def times_df(self, delta: Array, a: Array, act: Any, xp: ModuleType) -> Array:
         fused = self._backward.get(act.name)
         if fused is not None:
-            return fused(delta, a)
+            return fused(delta, a)  # type: ignore[operator]
         return delta.mul_(act.df(a, xp))
 
     def grad_w(self, a: Array, delta: Array, out: Array | None, xp: ModuleType) -> Array:

@@ -91,7 +91,7 @@ def step_rows(
         }
     ref = steps["lean"].first_loss if "lean" in steps else steps["bpnet"].first_loss
     diffs = {
-        k: abs(s.first_loss - ref) / max(abs(ref), 1e-30)
+        k: abs(s.first_loss - ref) / max(abs(ref), 1e-30)  # type: ignore[arg-type, operator]
         for k, s in steps.items() if s.first_loss is not None
     }
     return {
@@ -184,7 +184,7 @@ def gradient_row(
     with contextlib.ExitStack() as stack:
         if backend_name(xp) == "jax":
             stack.enter_context(jax_x64(True))
-        params, x, y, arch = gradient_problem(sizes, xp, device)
+        params, x, y, arch = gradient_problem(sizes, xp, device)  # type: ignore[arg-type]
         cdt = complex_dtype(xp, params[0][0].dtype)
         ctree, xc, yc = numeric_passes.to_complex(params, x, y, cdt, xp)
         W1 = params[0][0]
@@ -208,7 +208,7 @@ def gradient_row(
                 params, (0, 0, hot), x, y, arch, 0.0, xp)),
         }
         t = interleaved(fns, repeats=repeats, min_block_s=min_block_s, pause=pause,
-                        syncs={k: (lambda k=k: synchronize(*_leaves(last.get(k)))) for k in fns})
+                        syncs={k: (lambda k=k: synchronize(*_leaves(last.get(k)))) for k in fns})  # type: ignore[misc]
         _, grads = last["backprop"]
         bp = to_numpy(layout.ravel(grads, xp=xp))
         scale = float(np.max(np.abs(bp)))

@@ -134,7 +134,7 @@ def _data(cfg: ParityConfig, steps: int, seed: int = 0) -> _Data:
         labels, y = None, rng.standard_normal((n, k)).astype(dt)
     net = bpnet.MLP(list(cfg.sizes), activation=cfg.activation, loss=cfg.loss, dtype=cfg.dtype,
                     seed=seed)
-    return _Data(x, labels, y, [(np.array(W), np.array(b)) for W, b in net.params])
+    return _Data(x, labels, y, [(np.array(W), np.array(b)) for W, b in net.params])  # type: ignore[arg-type]
 
 
 def _batches(cfg: ParityConfig, data: _Data, steps: int) -> list[tuple[int, int]]:
@@ -351,7 +351,7 @@ def _autograd_torch(cfg: ParityConfig, opt: str, data: _Data, steps: int) -> Run
         optimizer = torch.optim.Adam(model.parameters(), lr=hp["lr"], betas=(0.9, 0.999),
                                      eps=1e-8)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=hp["momentum"])  # type: ignore[assignment]
     x_all = torch.from_numpy(data.x)
     if cfg.loss == "cross_entropy":
         t_all = torch.from_numpy(data.labels)

@@ -142,7 +142,7 @@ def bpnet_step(prob: StepProblem, backend: str | ModuleType = "numpy", device: A
 
     def run() -> None:
         r = state["run"]
-        value = step.epoch(r, data, None, [(0, n)], lr) / n
+        value = step.epoch(r, data, None, [(0, n)], lr) / n  # type: ignore[operator]
         if is_lazy:  # one compute of the loss and every new weight
             value, tree = lazy.materialize_step(xp, value, step.unpack(r.params))
             r.params = step.pack(tree)
@@ -265,7 +265,7 @@ def torch_step(prob: StepProblem, lr: float = LR) -> Contender:
     if cfg.loss == "cross_entropy":
         crit, t = torch.nn.CrossEntropyLoss(), torch.from_numpy(prob.labels)
     else:
-        crit, t = torch.nn.BCEWithLogitsLoss(), torch.from_numpy(prob.y)
+        crit, t = torch.nn.BCEWithLogitsLoss(), torch.from_numpy(prob.y)  # type: ignore[assignment]
     opt = torch.optim.SGD(model.parameters(), lr=lr)
 
     def step() -> Any:

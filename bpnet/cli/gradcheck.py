@@ -97,7 +97,7 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
           + ("" if args.zero_biases else ", biases ~ N(0, 0.1^2)"))
     if args.sweep_eps:
         methods = (args.method,) if args.method else ("forward", "central", "complex_step")
-        sweep = eps_sweep(net, X, Y, methods=methods)
+        sweep = eps_sweep(net, X, Y, methods=methods)  # type: ignore[arg-type]
         print(sweep)
         if args.plot is not None:
             from .. import plot

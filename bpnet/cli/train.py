@@ -200,7 +200,7 @@ def _task(args: argparse.Namespace) -> _Task:
     return _Task(about.name, s.X_train, s.y_train, s.X_test, s.y_test, about.loss, k)
 
 
-def _holdout(task: _Task, fraction: float, seed: int):
+def _holdout(task: _Task, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
     """Split a validation set off the training set."""
     from ..data import train_test_split
 
@@ -330,7 +330,7 @@ def _run_train(args: argparse.Namespace) -> int:
         # clear line that a diverging run ends with.
         warnings.simplefilter("ignore", RuntimeWarning)
         start = net.evaluate(X_train, y_train)["loss"]  # also checks the targets fit the loss
-        samples = (f"{X_train.shape[0]} training / {task.X_test.shape[0]} test samples"
+        samples = (f"{X_train.shape[0]} training / {task.X_test.shape[0]} test samples"  # type: ignore[union-attr]
                    if held_out else f"{X_train.shape[0]} training samples (no held-out split)")
         print(f"bpnet train: {task.name}, {samples}, {task.n_features} features")
         print(f"  network   {'-'.join(map(str, net.layer_sizes))} {_acts(net)}, "
@@ -345,7 +345,7 @@ def _run_train(args: argparse.Namespace) -> int:
             return _interrupted(net, args.save, getattr(exc, "history", None), args.checkpoint)
         results = [("train", net.evaluate(X_train, y_train))]
         if held_out:
-            results.append(("test", net.evaluate(task.X_test, task.y_test)))
+            results.append(("test", net.evaluate(task.X_test, task.y_test)))  # type: ignore[arg-type]
     seconds = history.elapsed[-1] if history.elapsed else 0.0
     rate = history.samples_per_second
     optimizer, batch_size = options["optimizer"], options["batch_size"]

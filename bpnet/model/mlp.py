@@ -12,15 +12,15 @@ MLP's private state.
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import _typing as t
 from .. import inputs as v
 from .. import kernels, serialization
-from .._typing import Arch, Array, Params
+from .._typing import Arch, Array, ArrayLike, Params
 from ..activations import Activation, get_activations
 from ..backend import (
     backend_name,
@@ -80,7 +80,7 @@ class MLP(Training, Persistence):
         ``numpy``, ``array_api_strict``, ``cupy``, ``torch``, ``jax``, ``dask``,
         ``auto`` (CuPy when a CUDA device answers, else NumPy), or a namespace.
     device : optional
-        Device of the backend (``"cuda"`` for torch,
+        t.Device of the backend (``"cuda"`` for torch,
         ``array_api_strict.Device("device1")``...); ``None`` for its default.
     dtype : {"float32", "float64"}, default "float32"
     seed : int or None, default 0
@@ -104,13 +104,13 @@ class MLP(Training, Persistence):
 
     def __init__(
         self,
-        layer_sizes: Any,
+        layer_sizes: Sequence[int],
         activation: str | list[str] = "relu",
         loss: str = "mse",
         output_activation: str | None = None,
-        backend: str | ModuleType = "numpy",
-        device: Any = None,
-        dtype: Any = "float32",
+        backend: t.BackendLike = "numpy",
+        device: t.Device = None,
+        dtype: t.DTypeLike = "float32",
         seed: int | None = 0,
         tf32: bool | None = None,
     ) -> None:
@@ -226,8 +226,7 @@ class MLP(Training, Persistence):
 
     @property
     def tf32(self) -> bool | None:
-        """TensorFloat-32 for float32 products on GPUs: True, False, or None (the
-        library's own setting); see the class parameters."""
+        """TensorFloat-32 on GPUs: True, False or None (see the class parameters)."""
         return self._tf32
 
     @tf32.setter
@@ -249,7 +248,7 @@ class MLP(Training, Persistence):
         return list(self._params)
 
     @on_its_device
-    def set_params(self, params: Any) -> None:
+    def set_params(self, params: Sequence[tuple[ArrayLike, ArrayLike]]) -> None:
         """Replace every parameter.
 
         Parameters
@@ -280,7 +279,8 @@ class MLP(Training, Persistence):
                          self.device)
 
     @on_its_device
-    def to(self, backend: Any = None, device: Any = None, dtype: Any = None) -> MLP:
+    def to(self, backend: t.BackendLike | None = None, device: t.Device = None,
+           dtype: t.DTypeLike | None = None) -> MLP:
         """A copy of this network on another backend, device or dtype.
 
         Unspecified settings keep their current value (the device resets to the
@@ -300,7 +300,7 @@ class MLP(Training, Persistence):
         twin.set_params(self._host_params())
         return twin
 
-    def astype(self, dtype: Any, backend: Any = None) -> MLP:
+    def astype(self, dtype: t.DTypeLike, backend: t.BackendLike | None = None) -> MLP:
         """A copy of this network in another dtype (optionally on another backend)."""
         return self.to(backend=backend, dtype=dtype)
 
@@ -308,13 +308,13 @@ class MLP(Training, Persistence):
         return [(to_numpy(W), to_numpy(b)) for W, b in self._params]
 
     # -- data ----------------------------------------------------------------------
-    def _x(self, X: Any, name: str = "X") -> Array:
+    def _x(self, X: ArrayLike, name: str = "X") -> Array:
         return v.as_input(
             X, n_features=self.n_features, backend=self.backend, xp=self.xp,
             device=self.device, dtype=self.dtype, name=name,
         )
 
-    def _xy(self, X: Any, Y: Any, prefix: str = "") -> tuple[Array, Array]:
+    def _xy(self, X: ArrayLike, Y: ArrayLike, prefix: str = "") -> tuple[Array, Array]:
         """(X, Y) checked and moved to the network's backend, device and dtype;
         ``prefix`` names them in errors (``"validation "``)."""
         v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
@@ -329,7 +329,7 @@ class MLP(Training, Persistence):
     # -- computation -----------------------------------------------------------------
     @on_its_device
     def loss_and_grad(
-        self, X: Any, Y: Any, *, alpha: float = 0.0
+        self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0
     ) -> tuple[float, list[tuple[Array, Array]]]:
         """Mean loss on (X, Y) and its gradient by backpropagation.
 
@@ -356,7 +356,7 @@ class MLP(Training, Persistence):
         return float(to_numpy(value)), grads
 
     @on_its_device
-    def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
+    def compute_loss(self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0) -> float:
         """Mean loss on (X, Y), one forward pass; a FloatingPointError naming the data
         or the weights as the cause when it overflows the network's dtype."""
         alpha = v.check_nonnegative("alpha", alpha)
@@ -367,8 +367,8 @@ class MLP(Training, Persistence):
 
     @on_its_device
     def numerical_grad(
-        self, X: Any, Y: Any, eps: float | None = None, *, method: str = "central",
-        alpha: float = 0.0,
+        self, X: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
+        method: t.DiffMethod = "central", alpha: float = 0.0,
     ) -> list[tuple[Array, Array]]:
         """Gradient by numerical differentiation, one parameter at a time (slow
         on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
@@ -391,7 +391,7 @@ class MLP(Training, Persistence):
         return lazy.materialize_step(self.xp, None, grads)[1]
 
     @on_its_device
-    def predict(self, X: Any) -> Array:
+    def predict(self, X: ArrayLike) -> Array:
         """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
 
@@ -403,7 +403,8 @@ class MLP(Training, Persistence):
         return kernels.predict(self._params, x, self.arch, xp=self.xp)
 
     @on_its_device
-    def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
+    def evaluate(self, X: ArrayLike, Y: ArrayLike, *,
+                 batch_size: int | None = None) -> dict[str, float]:
         """Mean loss on (X, Y), and ``accuracy`` for classification losses.
 
         Parameters
@@ -419,12 +420,8 @@ class MLP(Training, Persistence):
         dict
             ``{"loss": float, "accuracy": float}`` (accuracy, the fraction of
             samples whose predicted class is right, only for ``cross_entropy``,
-            ``binary_cross_entropy`` and ``logistic``).
-
-        Raises
-        ------
-        FloatingPointError
-            When the loss overflows the dtype, naming the data or the weights.
+            ``binary_cross_entropy`` and ``logistic``); a FloatingPointError
+            naming the data or the weights when the loss overflows the dtype.
         """
         batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
         x, y = self._xy(X, Y)
@@ -439,15 +436,17 @@ class MLP(Training, Persistence):
     # -- training ----------------------------------------------------------------------
     @on_its_device
     def fit(
-        self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
-        lr: float | None = None, epochs: int = 200, batch_size: int | str | None = "auto",
+        self, X: ArrayLike, Y: ArrayLike, *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        optimizer: t.OptimizerName = "adam", lr: float | None = None, epochs: int = 200,
+        batch_size: t.BatchSize = "auto",
         shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9, beta2: float = 0.999,
-        epsilon: float = 1e-8, clip_norm: float | None = None, lr_schedule: Any = "constant",
+        epsilon: float = 1e-8, clip_norm: float | None = None, lr_schedule: t.Schedule = "constant",
         power_t: float = 0.5, lr_step_size: int = 10, lr_gamma: float = 0.1,
         early_stopping: bool = False, patience: int = 10, tol: float | None = None,
-        progress: bool = False, callback: Any = None, warm_start: bool = False,
-        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+        progress: bool = False, callback: t.Callback | None = None, warm_start: bool = False,
+        checkpoint: t.PathLike | None = None, checkpoint_every: int = 1,
     ) -> History:
         """Train on (X, Y), starting from the current weights with a fresh optimizer
         state (or, with ``warm_start=True``, the kept one), which is kept
@@ -495,9 +494,9 @@ class MLP(Training, Persistence):
 
     @on_its_device
     def partial_fit(
-        self, X: Any, Y: Any, *, optimizer: str = "adam", lr: float | None = None,
-        batch_size: int | str | None = "auto", shuffle: bool = True, seed: int | None = None,
-        alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
+        self, X: ArrayLike, Y: ArrayLike, *, optimizer: t.OptimizerName = "adam",
+        lr: float | None = None, batch_size: t.BatchSize = "auto", shuffle: bool = True,
+        seed: int | None = None, alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
         beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
         clip_norm: float | None = None,
     ) -> float:
@@ -587,8 +586,8 @@ class MLP(Training, Persistence):
 
     # -- persistence (save and pickling: see Persistence) ---------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike, *, backend: Any = None, device: Any = None,
-             dtype: Any = None) -> MLP:
+    def load(cls, path: t.PathLike, *, backend: t.BackendLike | None = None,
+             device: t.Device = None, dtype: t.DTypeLike | None = None) -> MLP:
         """Read a network written by :meth:`save`, with its training state when the
         file holds one (``fit(..., warm_start=True)`` and :meth:`partial_fit`
         continue it, also on another backend, device or dtype).
@@ -639,8 +638,8 @@ class MLP(Training, Persistence):
         return net
 
 
-MLP.fit.__doc__ = MLP.fit.__doc__.replace("{options}", numpydoc().lstrip())
-MLP.partial_fit.__doc__ = MLP.partial_fit.__doc__.replace(
+MLP.fit.__doc__ = (MLP.fit.__doc__ or "").replace("{options}", numpydoc().lstrip())
+MLP.partial_fit.__doc__ = (MLP.partial_fit.__doc__ or "").replace(
     "{options}", numpydoc(PARTIAL_FIT_OPTIONS).lstrip())
 
 

@@ -14,8 +14,8 @@ so.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,10 @@ from ..train import state as training_state
 from ..train.loop import Kept
 from ..train.step import Step, make_step
 
+if TYPE_CHECKING:
+    from .._typing import Arch, Array, Device, Namespace, Params
+    from ..params import Layout
+
 __all__ = ["Persistence", "check_registered"]
 
 
@@ -50,7 +54,7 @@ def check_registered(config: dict[str, Any], path: Any) -> None:
     custom = config.pop("custom", None)
     if custom is None:
         return
-    kinds = {"activation": ACTIVATIONS, "loss": LOSSES}
+    kinds: dict[str, Mapping[str, object]] = {"activation": ACTIVATIONS, "loss": LOSSES}
     if not (isinstance(custom, dict) and set(custom) <= set(kinds) and all(
             isinstance(names, list) and all(isinstance(n, str) for n in names)
             for names in custom.values())):
@@ -68,6 +72,27 @@ def check_registered(config: dict[str, Any], path: Any) -> None:
 
 class Persistence:
     """The part of :class:`~bpnet.model.MLP` that saves, checkpoints and pickles."""
+
+    if TYPE_CHECKING:  # what the MLP mixing this in holds (bpnet.model.mlp, training)
+        xp: Namespace
+        device: Device
+        dtype: Any
+        backend: str
+        loss: str
+        output_activation: str
+        _arch: Arch
+        _layout: Layout
+        _params: Params
+        _optimizer_state: Kept | None
+
+        @property
+        def activations(self) -> tuple[str, ...]: ...
+        @property
+        def dtype_name(self) -> str: ...
+        def get_config(self) -> dict[str, Any]: ...
+        def _build_arch(self) -> Arch: ...
+        def _to_backend(self, host: np.ndarray) -> Array: ...
+        def _host_params(self) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
     @on_its_device
     def save(self, path: str | os.PathLike) -> None:
@@ -101,7 +126,7 @@ class Persistence:
         extra = None if kept is None else training_state.export(kept, self._layout, self.xp)
         serialization.write(path, config, params, extra=extra)
 
-    def _checkpointer(self, path: Any, step: Step, run: Any, key: tuple,
+    def _checkpointer(self, path: Any, step: Step, run: Any, key: tuple[Any, ...],
                       clock: tuple[int, int], n: int) -> Callable[[int], None]:
         """What ``fit(checkpoint=path)`` calls after ``epochs`` epochs: writes the
         run's weights and state as they are (host copies; the network itself is

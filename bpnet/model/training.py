@@ -6,24 +6,46 @@ loop of :mod:`bpnet.train` its explicit arguments and keeping what it returns.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import inputs as v
-from .._typing import Array, Params
+from .._typing import Arch, Array, Namespace, Params, PathLike
 from ..backend import to_numpy
 from ..train import loop
 from ..train.lbfgs import fit_lbfgs
 from ..train.loop import History, Kept, Run, state_key
 from ..train.options import FitOptions
-from ..train.step import make_step
+from ..train.step import Step, make_step
+
+if TYPE_CHECKING:
+    from ..params import Layout
 
 __all__ = ["Training"]
 
 
 class Training:
     """The part of :class:`~bpnet.model.MLP` that runs ``fit``."""
+
+    if TYPE_CHECKING:  # what the MLP mixing this in holds (bpnet.model.mlp, persistence)
+        xp: Namespace
+        seed: int | None
+        _arch: Arch
+        _layout: Layout
+        _params: Params
+        _optimizer_state: Kept | None
+
+        @property
+        def arch(self) -> Arch: ...
+        @property
+        def dtype_name(self) -> str: ...
+        def _initial_params(self) -> Params: ...
+        def _to_backend(self, host: np.ndarray) -> Array: ...
+        def save(self, path: PathLike) -> None: ...
+        def _checkpointer(self, path: Any, step: Step, run: Any, key: tuple[Any, ...],
+                          clock: tuple[int, int], n: int) -> Callable[[int], None]: ...
 
     def _publish(self, params: Params) -> None:
         self._params = params
@@ -44,7 +66,7 @@ class Training:
                 raise
             error = FloatingPointError(v.overflow_message("fit", self.dtype_name, **blamed))
             if hasattr(exc, "history"):
-                error.history = exc.history
+                error.history = exc.history  # type: ignore[attr-defined]
             raise error from None
 
     def _finite(self, where: str, value: float, x: Array, y: Array, alpha: float) -> float:

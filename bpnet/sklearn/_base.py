@@ -413,7 +413,7 @@ class BaseMLP(BaseEstimator):
         score = None
         early = s.early_stopping
         if early:
-            train_rows, val_rows = split
+            train_rows, val_rows = split  # type: ignore[misc]
             (x_val, y_val), (x, y) = (engine.take_rows(net, val_rows, x, y),
                                       engine.take_rows(net, train_rows, x, y))
 
@@ -441,15 +441,15 @@ class BaseMLP(BaseEstimator):
                 if s.verbose:
                     print(f"Iteration {p.n_iter_}, loss = {out.loss:.8f}")
                 if early:
-                    p.validation_scores_.append(out.score)
+                    p.validation_scores_.append(out.score)  # type: ignore[arg-type, union-attr]
                     if s.verbose:
                         print(f"Validation score: {out.score:f}")
-                    stalled = out.score < p.best_validation_score_ + s.tol
-                    if out.score > p.best_validation_score_:
+                    stalled = out.score < p.best_validation_score_ + s.tol  # type: ignore[operator]
+                    if out.score > p.best_validation_score_:  # type: ignore[operator]
                         p.best_validation_score_, best = out.score, trainer.snapshot(run)
                 else:
-                    stalled = p.loss_curve_[-1] > p.best_loss_ - s.tol
-                    p.best_loss_ = min(p.best_loss_, p.loss_curve_[-1])
+                    stalled = p.loss_curve_[-1] > p.best_loss_ - s.tol  # type: ignore[operator]
+                    p.best_loss_ = min(p.best_loss_, p.loss_curve_[-1])  # type: ignore[type-var]
                 p.no_improvement = p.no_improvement + 1 if stalled else 0
                 if not out.finite:
                     # NaN and inf stay in the weights for good: stop here

@@ -60,17 +60,17 @@ def objective(
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         tree = layout.unravel(put(theta), xp=xp)  # one transfer in
         if counts:
-            value, grads, z = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp,
+            value, grads, z = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp,  # type: ignore[misc]
                                                     keep_output=True)
             right = xp.astype(correct_count(arch.loss, z, y, xp), value.dtype)
             head = [xp.reshape(value, (1,)), xp.reshape(right, (1,))]
         else:
-            value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp)
+            value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp)  # type: ignore[misc]
             head = [xp.reshape(value, (1,))]
         packed = xp.concat([*head, layout.ravel(grads, xp=xp)])
         host = np.asarray(to_numpy(lazy.materialize(xp, packed)[0]), dtype=np.float64)  # one out
         if counts:
-            seen["theta"], seen["correct"] = np.array(theta, copy=True), float(host[1])
+            seen["theta"], seen["correct"] = np.array(theta, copy=True), float(host[1])  # type: ignore[index]
         return float(host[0]), host[len(head):]
 
     return value_and_grad
@@ -140,7 +140,7 @@ def fit_lbfgs(
         result = lbfgs(value_and_grad, x0, maxiter=opts.epochs, tol=opts.tol,
                        callback=on_iteration)
     except BaseException as exc:
-        exc.history = history
+        exc.history = history  # type: ignore[attr-defined]
         raise
     finally:
         bar.close()

@@ -144,7 +144,7 @@ class History:
         self.time.append(now - (self.elapsed[-1] if self.elapsed else 0.0))
         self.elapsed.append(now)
 
-    def to_dict(self) -> dict[str, list]:
+    def to_dict(self) -> dict[str, list[Any]]:
         """The per-epoch values as columns of equal length: ``epoch`` (from 1), then
         each of :attr:`COLUMNS` that was recorded (``accuracy`` only for
         classification, ``val_*`` only with validation data).
@@ -328,7 +328,7 @@ def one_epoch(step: Step, run: Run, data: Any, n: int, batch_size: int | None,
         them: the caller decides what to keep).
     """
     total = epoch(step, run, data, n, batches(n, batch_size), lr)
-    value, probe = host_scalars(step.xp, [total / n, nonfinite_probe(step, run.params)])
+    value, probe = host_scalars(step.xp, [total / n, nonfinite_probe(step, run.params)])  # type: ignore[operator]
     if not (math.isfinite(value) and math.isfinite(probe)):
         raise FloatingPointError(
             f"partial_fit diverged: the {'loss' if not math.isfinite(value) else 'weights'} "
@@ -391,7 +391,7 @@ def fit_epochs(
             sums = epoch(step, run, data, n, bounds, lr, correct=counts)
             total, right = sums if counts else (sums, None)
             samples_seen += n
-            scalars = [total / n, nonfinite_probe(step, run.params)]
+            scalars = [total / n, nonfinite_probe(step, run.params)]  # type: ignore[operator]
             if counts:
                 scalars.append(right)
             if val is not None:
@@ -418,7 +418,7 @@ def fit_epochs(
                 loss=host[0], lr=lr, started=start,
                 accuracy=host[2] / n if counts else None,
                 val_loss=rest[0] if val is not None else None,
-                val_accuracy=rest[1] / val[0].shape[0] if len(rest) > 1 else None)
+                val_accuracy=rest[1] / val[0].shape[0] if len(rest) > 1 else None)  # type: ignore[index]
             number = e + 1
             if checkpoint is not None and number % opts.checkpoint_every == 0:
                 checkpoint(number)
@@ -438,7 +438,7 @@ def fit_epochs(
         else:
             history.stop_reason = "epochs"
     except BaseException as exc:
-        exc.history = history
+        exc.history = history  # type: ignore[attr-defined]
         raise
     finally:
         bar.close()

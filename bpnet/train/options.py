@@ -213,7 +213,7 @@ class FitOptions:
         b = self.batch_size
         if b is None or self.optimizer == "lbfgs":
             return n
-        return min(AUTO_BATCH if b == "auto" else b, n)
+        return min(AUTO_BATCH if b == "auto" else b, n)  # type: ignore[return-value]
 
     @property
     def resolved_lr(self) -> float:

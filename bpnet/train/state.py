@@ -175,8 +175,8 @@ def restore(extra: Extra, layout: Layout, put: Callable[[np.ndarray], Any],
     opt = make_optimizer(t["optimizer"], **t["settings"])
     step = make_step(opt)
     cls, _ = _STATES[t["optimizer"]]
-    fields = []
-    for field in cls._fields[1:]:
+    fields = []  # type: ignore[var-annotated]
+    for field in cls._fields[1:]:  # type: ignore[attr-defined]
         host = extra.arrays.get(field)
         if host is None:
             fields.append(None)

@@ -123,9 +123,9 @@ def step(
     tree = params if layout is None else layout.unravel(params, xp=xp)
     f = loss_and_grad or kernels.loss_and_grad
     if keep_output:
-        value, grads, z = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n, keep_output=True)
+        value, grads, z = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n, keep_output=True)  # type: ignore[misc]
     else:
-        value, grads = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n)
+        value, grads = f(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n)  # type: ignore[misc]
     if layout is not None:
         grads = layout.ravel(grads, xp=xp)
     if clip_norm is not None:
@@ -351,7 +351,7 @@ class InplaceStep(Step):
         if self.clip_norm is not None:  # in the gradient buffer, which the step owns
             clip_by_global_norm(packed.g, self.clip_norm, xp, ops)
         _, opt_state = self.opt.update(packed.theta, packed.g, opt_state, lr, xp, ops)
-        return (packed, opt_state, out[0], out[2]) if keep_output else (packed, opt_state, out[0])
+        return (packed, opt_state, out[0], out[2]) if keep_output else (packed, opt_state, out[0])  # type: ignore[misc]
 
 
 def _probe(leaves: Sequence[Array], xp: ModuleType) -> Array:
@@ -359,7 +359,7 @@ def _probe(leaves: Sequence[Array], xp: ModuleType) -> Array:
     for t in leaves:
         s = xp.sum(t)
         total = s if total is None else total + s
-    return total * 0.0
+    return total * 0.0  # type: ignore[operator]
 
 
 def _copy_state(state: Any, xp: ModuleType) -> Any:
@@ -484,7 +484,7 @@ def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_si
             out = step(params, opt_state, xb, yb, lr, arch=arch, opt=opt, alpha=alpha, xp=xp,
                        w=w, n=real, clip_norm=clip_norm, keep_output=counts)
             if counts:
-                right = right + correct_count(arch.loss, out[3], yb, xp, w)
+                right = right + correct_count(arch.loss, out[3], yb, xp, w)  # type: ignore[misc]
             return out[0], out[1], total + out[2] * real, right
 
         zero = xp.zeros((), dtype=x.dtype, device=device_of(x))
