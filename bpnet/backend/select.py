@@ -361,7 +361,7 @@ def check_device(xp: ModuleType, device: Any) -> Any:
 
     On CuPy, ``device`` is an id or a ``cupy.cuda.Device`` (None: the current
     device), returned as a ``cupy.cuda.Device``; on Dask, the library of the
-    chunks (see :func:`bpnet.backend.lazy.check_device`).
+    chunks (see :class:`bpnet.backend.lazy.Chunks`).
 
     Raises
     ------
