@@ -93,6 +93,17 @@ class MLP(Training, Persistence):
         ``W`` (fan_in, fan_out), ``b`` (fan_out,), arrays of the backend.
     xp : module
         The Array API namespace of the backend.
+
+    Examples
+    --------
+    >>> net = bpnet.MLP([4, 16, 3], loss="cross_entropy", dtype="float64", seed=0)
+    >>> X, y = np.random.default_rng(0).standard_normal((30, 4)), np.arange(30) % 3
+    >>> history = net.fit(X, y, epochs=20)
+    >>> net.predict(X[:2]).shape, sorted(net.evaluate(X, y))  # softmax probabilities
+    ((2, 3), ['accuracy', 'loss'])
+    >>> fd = net.numerical_grad(X, y, method="complex_step")  # [(dW, db), ...], no backprop
+    >>> bool(np.allclose(fd[0][0], net.loss_and_grad(X, y)[1][0][0], rtol=1e-10, atol=0))
+    True
     """
 
     def __init__(
@@ -374,7 +385,8 @@ class MLP(Training, Persistence):
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
 
         An array of the network's backend on its device; on Dask a lazy array
-        chunked by rows like ``X``."""
+        chunked by rows like ``X``.
+        """
         x = self._x(X)
         # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
         # store as the caller likes (the dask-ml convention).
@@ -453,6 +465,14 @@ class MLP(Training, Persistence):
         KeyboardInterrupt
             Re-raised with ``exc.history``; the network keeps the weights of the
             last completed step.
+
+        Examples
+        --------
+        >>> X, y = bpnet.data.xor()
+        >>> net = bpnet.MLP([2, 8, 1], activation="tanh", seed=0)
+        >>> history = net.fit(X, y, lr=0.05, epochs=300)
+        >>> history.epochs, np.round(bpnet.to_numpy(net.predict(X))[:, 0]).tolist()
+        (300, [0.0, 1.0, 1.0, 0.0])
         """
         opts = fit_options(**_given(locals()))
         x, y = self._xy(X, Y)

@@ -86,6 +86,20 @@ class Persistence:
             When ``path`` is not a string or path-like.
         FileNotFoundError
             When the directory does not exist.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+        >>> net = bpnet.MLP([2, 3, 1], seed=0)
+        >>> history = net.fit([[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], epochs=2)
+        >>> net.save(path)
+        >>> twin = bpnet.MLP.load(path)
+        >>> twin.layer_sizes, twin.training_state["optimizer"]
+        ((2, 3, 1), 'adam')
+        >>> all(bool((bpnet.to_numpy(a) == bpnet.to_numpy(b)).all())
+        ...     for pa, pb in zip(net.params, twin.params) for a, b in zip(pa, pb))
+        True
         """
         self._write(path, self._host_params(), self._optimizer_state)
 

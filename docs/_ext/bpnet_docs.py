@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -26,7 +26,7 @@ class BpnetUsage(SphinxDirective):
     """The ``--help`` text of ``bpnet`` or one of its subcommands."""
 
     optional_arguments = 1
-    option_spec = {"width": directives.positive_int}
+    option_spec: ClassVar[dict[str, Any]] = {"width": directives.positive_int}
 
     def run(self) -> list[nodes.Node]:
         from bpnet.cli import main
