@@ -8,13 +8,16 @@ PY     := $(VENV)/bin/python
 HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.demo-$(HASH)
 TEST_STAMP := $(VENV)/.test-$(HASH)
+DOCS_STAMP := $(VENV)/.docs-$(HASH)
+# -W: every Sphinx warning fails the build; -n: every cross-reference must resolve.
+SPHINX := $(PY) -m sphinx -W --keep-going -n -q
 
 # Test extras: the optional backends that install on a CPU-only machine.
 # torch==2.13.0 is pinned so pip takes the CPU build (an unpinned torch pulls CUDA).
 # CuPy imports without a GPU: its detection and device-free code paths get tested.
 EXTRAS_TEST := "torch==2.13.0" "jax[cpu]>=0.4.32" "dask[array]>=2024.8" "distributed>=2024.8"
 
-.PHONY: all venv test demo lint typecheck bench bench-smoke gpu-check clean
+.PHONY: all venv test demo docs lint typecheck bench bench-smoke gpu-check clean
 
 all: test
 
@@ -33,6 +36,17 @@ $(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
 	touch $@
 
 venv: $(TEST_STAMP)
+
+$(DOCS_STAMP): pyproject.toml $(DEMO_STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+# The site (docs/_build/html), then every example in it run as a doctest: the
+# tutorial's code and the docstrings' Examples sections.
+docs: $(DOCS_STAMP)
+	$(SPHINX) -b html docs docs/_build/html
+	$(SPHINX) -b doctest docs docs/_build/doctest
+	@echo "docs: open docs/_build/html/index.html"
 
 lint: venv
 	$(VENV)/bin/ruff check bpnet tests benchmarks examples
@@ -61,4 +75,4 @@ gpu-check: venv
 	$(PY) -m benchmarks.gpu_check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .benchmarks build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .benchmarks build *.egg-info docs/_build docs/api/generated

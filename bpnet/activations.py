@@ -165,6 +165,7 @@ def _leaky_relu_complex(z: Array, xp: ModuleType) -> Array:
     return z * (LEAKY_SLOPE + (1.0 - LEAKY_SLOPE) * _re_positive(z, xp))
 
 
+#: Every activation by name, the built-in ones and those registered.
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (

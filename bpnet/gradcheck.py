@@ -214,6 +214,19 @@ def gradcheck(
     -------
     GradcheckReport
         Truthy when the check passed; ``str()`` gives a readable table.
+
+    Examples
+    --------
+    >>> net = bpnet.MLP([3, 5, 2], activation="tanh", loss="cross_entropy", seed=0)
+    >>> X, y = np.linspace(-1, 1, 12).reshape(4, 3), np.array([0, 1, 1, 0])
+    >>> report = bpnet.gradcheck(net, X, y)
+    >>> report.passed, report.n_params, report.max_error < 1e-8
+    (True, 32, True)
+    >>> print(report)  # doctest: +ELLIPSIS
+    gradient check (32 parameters, float64, central differences, eps=...)
+        W1  max relative error ...  ok
+    ...
+      PASSED: max relative error ... (tolerance 1e-06)
     """
     method = finite_diff.check_method(method)
     if tol is None:

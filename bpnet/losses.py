@@ -221,6 +221,7 @@ def _predict_softmax(z: Array, out: Activation, xp: ModuleType) -> Array:
     return softmax(z, xp)
 
 
+#: Every loss by name, the built-in ones and those registered.
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (

@@ -60,7 +60,7 @@ __all__ = [
     "sgd_update",
 ]
 
-#: Optimizer names accepted by :func:`bpnet.train.fit`.
+#: Optimizer names accepted by :meth:`bpnet.MLP.fit`.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "lbfgs")
 
 #: Learning-rate schedules accepted by :func:`scheduled_lr` (or pass a callable).

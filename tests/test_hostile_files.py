@@ -24,7 +24,8 @@ from bpnet import serialization
 from bpnet.serialization import Extra
 
 CONFIG = {"layer_sizes": [3, 4, 2], "activation": "tanh", "loss": "cross_entropy",
-          "output_activation": "softmax", "backend": "numpy", "dtype": "float64", "seed": 0}
+          "output_activation": "softmax", "backend": "numpy", "dtype": "float64", "seed": 0,
+          "tf32": None}
 
 
 # --- building files member by member --------------------------------------------------------
@@ -369,6 +370,7 @@ _HOSTILE = {
     "backend": st.sampled_from(["os", 1, "tensorflow", None]),
     "dtype": st.sampled_from(["float16", "object", "int64", None]),
     "seed": st.sampled_from([-1, 2.5, "0", None]),
+    "tf32": st.sampled_from(["yes", 1, [True], None, False]),
     "weights": st.tuples(st.sampled_from(["W1", "b1", "W2", "b2"]),
                          st.sampled_from(["missing", "header", "nan", "inf", "1e39"])),
 }
@@ -390,7 +392,8 @@ def test_generated_archives_either_fail_cleanly_or_load_as_written(
     """A valid file with up to two parts made hostile, and junk members beside it:
     with no part broken it loads exactly; otherwise it loads exactly or is refused."""
     config = {"layer_sizes": sizes, "activation": activation, "loss": loss,
-              "output_activation": None, "backend": "numpy", "dtype": dtype, "seed": seed}
+              "output_activation": None, "backend": "numpy", "dtype": dtype, "seed": seed,
+              "tf32": None}
     params = bpnet.MLP(**config).params
     content = members(config, params)
     for part in broken:

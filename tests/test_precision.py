@@ -78,10 +78,17 @@ def test_tf32_is_checked_kept_and_saved(tmp_path):
     assert bpnet.MLP([3, 4, 2]).tf32 is None
 
 
-def test_old_pickles_and_files_leave_tf32_alone():
+def test_old_pickles_and_files_leave_tf32_alone(tmp_path):
     import pickle
 
     import bpnet
+    from bpnet import serialization
+
+    old_file = bpnet.MLP([3, 4, 2], tf32=True)
+    config = old_file.get_config()
+    del config["tf32"]  # as written before the setting existed
+    serialization.write(tmp_path / "old.npz", config, old_file._host_params())
+    assert bpnet.MLP.load(tmp_path / "old.npz").tf32 is None
 
     net = bpnet.MLP([3, 4, 2], tf32=True)
     state = net.__getstate__()

@@ -362,7 +362,7 @@ def check_device(xp: ModuleType, device: Any) -> Any:
 
     On CuPy, ``device`` is an id or a ``cupy.cuda.Device`` (None: the current
     device), returned as a ``cupy.cuda.Device``; on Dask, the library of the
-    chunks (see :func:`bpnet.backend.lazy.check_device`).
+    chunks (see :class:`bpnet.backend.lazy.Chunks`).
 
     Raises
     ------
@@ -495,7 +495,7 @@ def on_its_device(
     network) run with that device current (:func:`on_device`): on CuPy every
     array a kernel or an optimizer creates lands on the current GPU.  When the
     object's ``tf32`` is True or False, its float32 matrix products run in
-    TensorFloat-32 or full float32 meanwhile (:func:`~.precision.matmul_precision`);
+    TensorFloat-32 or full float32 meanwhile (:func:`~bpnet.backend.precision.matmul_precision`);
     ``None`` leaves the library's own setting alone."""
 
     @functools.wraps(method)
@@ -507,7 +507,7 @@ def on_its_device(
 
 
 def precision(xp: ModuleType, tf32: bool | None) -> contextlib.AbstractContextManager:
-    """:func:`~.precision.matmul_precision` for ``tf32`` True or False; for None, or
+    """:func:`~bpnet.backend.precision.matmul_precision` for ``tf32`` True or False; for None, or
     a library without a TensorFloat-32 switch (NumPy, Dask and array-api-strict
     compute on CPUs, where it would mean nothing), a context that does nothing."""
     if tf32 is None or xp is np or not (array_api_compat.is_cupy_namespace(xp)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _typing as t
 from .. import inputs as v
-from .. import kernels, serialization
+from .. import kernels
 from .._typing import Arch, Array, ArrayLike, Params
 from ..activations import Activation, get_activations
 from ..backend import (
@@ -40,11 +40,10 @@ from ..finite_diff import check_method, numerical_grad
 from ..losses import get_loss, output_activation
 from ..params import Layout, init_params_host
 from ..train import loop
-from ..train import state as training_state
 from ..train.loop import History, Kept, Run, finite_loss, state_key
 from ..train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
 from ..train.step import make_step
-from .persistence import Persistence, check_registered
+from .persistence import Persistence
 from .summary import Summary, summary
 from .training import Training
 
@@ -100,6 +99,17 @@ class MLP(Training, Persistence):
         ``W`` (fan_in, fan_out), ``b`` (fan_out,), arrays of the backend.
     xp : module
         The Array API namespace of the backend.
+
+    Examples
+    --------
+    >>> net = bpnet.MLP([4, 16, 3], loss="cross_entropy", dtype="float64", seed=0)
+    >>> X, y = np.random.default_rng(0).standard_normal((30, 4)), np.arange(30) % 3
+    >>> history = net.fit(X, y, epochs=20)
+    >>> net.predict(X[:2]).shape, sorted(net.evaluate(X, y))  # softmax probabilities
+    ((2, 3), ['accuracy', 'loss'])
+    >>> fd = net.numerical_grad(X, y, method="complex_step")  # [(dW, db), ...], no backprop
+    >>> bool(np.allclose(fd[0][0], net.loss_and_grad(X, y)[1][0][0], rtol=1e-10, atol=0))
+    True
     """
 
     def __init__(
@@ -396,7 +406,8 @@ class MLP(Training, Persistence):
         ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
 
         An array of the network's backend on its device; on Dask a lazy array
-        chunked by rows like ``X``."""
+        chunked by rows like ``X``.
+        """
         x = self._x(X)
         # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
         # store as the caller likes (the dask-ml convention).
@@ -479,6 +490,14 @@ class MLP(Training, Persistence):
         KeyboardInterrupt
             Re-raised with ``exc.history``; the network keeps the weights of the
             last completed step.
+
+        Examples
+        --------
+        >>> X, y = bpnet.data.xor()
+        >>> net = bpnet.MLP([2, 8, 1], activation="tanh", seed=0)
+        >>> history = net.fit(X, y, lr=0.05, epochs=300)
+        >>> history.epochs, np.round(bpnet.to_numpy(net.predict(X))[:, 0]).tolist()
+        (300, [0.0, 1.0, 1.0, 0.0])
         """
         opts = fit_options(**_given(locals()))
         x, y = self._xy(X, Y)
@@ -583,59 +602,6 @@ class MLP(Training, Persistence):
     def reset_optimizer(self) -> None:
         """Forget the optimizer state kept by :meth:`fit` and :meth:`partial_fit`."""
         self._optimizer_state = None
-
-    # -- persistence (save and pickling: see Persistence) ---------------------------------
-    @classmethod
-    def load(cls, path: t.PathLike, *, backend: t.BackendLike | None = None,
-             device: t.Device = None, dtype: t.DTypeLike | None = None) -> MLP:
-        """Read a network written by :meth:`save`, with its training state when the
-        file holds one (``fit(..., warm_start=True)`` and :meth:`partial_fit`
-        continue it, also on another backend, device or dtype).
-
-        Parameters
-        ----------
-        path : str or path-like
-        backend, device, dtype : optional
-            Override the saved backend (e.g. ``"numpy"`` for a model trained on a
-            GPU), device and dtype.
-
-        Raises
-        ------
-        FileNotFoundError
-            When ``path`` does not exist.
-        ValueError
-            When the file is not a bpnet model (truncated, corrupt, foreign, a
-            newer format, a configuration, weights or training state bpnet cannot
-            use), or uses a custom activation or loss not registered in this
-            process; see
-            :mod:`bpnet.serialization` for what is checked before anything is
-            read, and how much memory a file can make this take.
-        ImportError, RuntimeError
-            When the file's backend (unless overridden) is not installed, or has
-            no device here.
-        """
-        if backend is not None or dtype is not None:  # the caller's mistakes, named as such
-            xp = get_namespace("numpy" if backend is None else backend)
-            if dtype is not None:
-                resolve_dtype(xp, dtype)
-        stored = serialization.read(path, extra=training_state.expected_arrays)
-        config = dict(stored.config)
-        check_registered(config, path)
-        if backend is not None:
-            config["backend"] = backend
-        if dtype is not None:
-            config["dtype"] = dtype
-        try:
-            net = cls(**config, device=device)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{str(path)!r} holds a configuration bpnet cannot build: "
-                             f"{exc}") from None
-        try:
-            net.set_params(stored.params)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{str(path)!r} holds weights bpnet cannot use: {exc}") from None
-        net._restore_training(stored.extra, path)
-        return net
 
 
 MLP.fit.__doc__ = (MLP.fit.__doc__ or "").replace("{options}", numpydoc().lstrip())

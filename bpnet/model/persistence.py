@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from .. import _typing as t
 from .. import serialization
 from ..activations import ACTIVATIONS, BUILTIN_ACTIVATIONS
 from ..backend import (
@@ -93,6 +94,59 @@ class Persistence:
         def _build_arch(self) -> Arch: ...
         def _to_backend(self, host: np.ndarray) -> Array: ...
         def _host_params(self) -> list[tuple[np.ndarray, np.ndarray]]: ...
+        def set_params(self, params: Any) -> None: ...
+
+    @classmethod
+    def load(cls, path: t.PathLike, *, backend: t.BackendLike | None = None,
+             device: t.Device = None, dtype: t.DTypeLike | None = None) -> Self:
+        """Read a network written by :meth:`save`, with its training state when the
+        file holds one (``fit(..., warm_start=True)`` and :meth:`partial_fit`
+        continue it, also on another backend, device or dtype).
+
+        Parameters
+        ----------
+        path : str or path-like
+        backend, device, dtype : optional
+            Override the saved backend (e.g. ``"numpy"`` for a model trained on a
+            GPU), device and dtype.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is not a bpnet model (truncated, corrupt, foreign, a
+            newer format, a configuration, weights or training state bpnet cannot
+            use), or uses a custom activation or loss not registered in this
+            process; see
+            :mod:`bpnet.serialization` for what is checked before anything is
+            read, and how much memory a file can make this take.
+        ImportError, RuntimeError
+            When the file's backend (unless overridden) is not installed, or has
+            no device here.
+        """
+        if backend is not None or dtype is not None:  # the caller's mistakes, named as such
+            xp = get_namespace("numpy" if backend is None else backend)
+            if dtype is not None:
+                resolve_dtype(xp, dtype)
+        stored = serialization.read(path, extra=training_state.expected_arrays)
+        config = dict(stored.config)
+        check_registered(config, path)
+        if backend is not None:
+            config["backend"] = backend
+        if dtype is not None:
+            config["dtype"] = dtype
+        try:
+            net = cls(**config, device=device)  # type: ignore[call-arg]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds a configuration bpnet cannot build: "
+                             f"{exc}") from None
+        try:
+            net.set_params(stored.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} holds weights bpnet cannot use: {exc}") from None
+        net._restore_training(stored.extra, path)
+        return net
 
     @on_its_device
     def save(self, path: str | os.PathLike) -> None:
@@ -111,6 +165,20 @@ class Persistence:
             When ``path`` is not a string or path-like.
         FileNotFoundError
             When the directory does not exist.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+        >>> net = bpnet.MLP([2, 3, 1], seed=0)
+        >>> history = net.fit([[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], epochs=2)
+        >>> net.save(path)
+        >>> twin = bpnet.MLP.load(path)
+        >>> twin.layer_sizes, twin.training_state["optimizer"]
+        ((2, 3, 1), 'adam')
+        >>> all(bool((bpnet.to_numpy(a) == bpnet.to_numpy(b)).all())
+        ...     for pa, pb in zip(net.params, twin.params) for a, b in zip(pa, pb))
+        True
         """
         self._write(path, self._host_params(), self._optimizer_state)
 
