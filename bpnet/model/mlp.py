@@ -19,24 +19,20 @@ from typing import Any
 import numpy as np
 
 from .. import inputs as v
-from .. import kernels, serialization
+from .. import serialization
 from .._typing import Arch, Array, Params
 from ..activations import Activation, get_activations
 from ..backend import (
     backend_name,
     check_device,
     dtype_name,
-    fast,
     from_host,
     get_namespace,
-    host_scalars,
-    lazy,
     on_its_device,
     resolve_dtype,
     threads,
     to_numpy,
 )
-from ..finite_diff import check_method, numerical_grad
 from ..losses import get_loss, output_activation
 from ..params import Layout, init_params_host
 from ..train import loop
@@ -44,6 +40,7 @@ from ..train import state as training_state
 from ..train.loop import History, Kept, Run, finite_loss, state_key
 from ..train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
 from ..train.step import make_step
+from .computation import Computation
 from .persistence import Persistence, check_registered
 from .summary import Summary, summary
 from .training import Training
@@ -56,7 +53,7 @@ def _given(scope: dict[str, Any]) -> dict[str, Any]:
     return {name: scope[name] for name in FitOptions.__dataclass_fields__ if name in scope}
 
 
-class MLP(Training, Persistence):
+class MLP(Computation, Training, Persistence):
     """A multilayer perceptron trained by backpropagation.
 
     Parameters
@@ -287,132 +284,11 @@ class MLP(Training, Persistence):
     def _host_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(to_numpy(W), to_numpy(b)) for W, b in self._params]
 
-    # -- data ----------------------------------------------------------------------
-    def _x(self, X: Any, name: str = "X") -> Array:
-        return v.as_input(
-            X, n_features=self.n_features, backend=self.backend, xp=self.xp,
-            device=self.device, dtype=self.dtype, name=name,
-        )
-
-    def _xy(self, X: Any, Y: Any, prefix: str = "") -> tuple[Array, Array]:
-        """(X, Y) checked and moved to the network's backend, device and dtype;
-        ``prefix`` names them in errors (``"validation "``)."""
-        v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
-        x = self._x(X, name=f"{prefix}X")
-        y = v.as_targets(
-            Y, loss=self._arch.loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
-            backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
-            name=f"{prefix}Y",
-        )
-        return x, lazy.match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
-
-    # -- computation -----------------------------------------------------------------
-    @on_its_device
-    def loss_and_grad(
-        self, X: Any, Y: Any, *, alpha: float = 0.0
-    ) -> tuple[float, list[tuple[Array, Array]]]:
-        """Mean loss on (X, Y) and its gradient by backpropagation.
-
-        Parameters
-        ----------
-        X : array (N, n_features)
-        Y : array
-            (N, k) targets; (N,) when k = 1; (N,) integer labels or (N, k)
-            one-hot for ``cross_entropy``.
-        alpha : float, default 0
-            L2 penalty, ``alpha / (2N) * sum ||W||^2``.
-
-        Returns
-        -------
-        loss : float
-        grads : list of (dW, db)
-            Same structure, shapes, backend, device and dtype as :attr:`params`.
-        """
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        value, grads = fast.loss_and_grad_fn(self.xp)(self._params, x, y, self.arch,
-                                                      alpha=alpha, xp=self.xp)
-        value, grads = lazy.materialize_step(self.xp, value, grads)  # Dask: one compute
-        return float(to_numpy(value)), grads
-
-    @on_its_device
-    def compute_loss(self, X: Any, Y: Any, *, alpha: float = 0.0) -> float:
-        """Mean loss on (X, Y), one forward pass."""
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
-        return float(to_numpy(lazy.materialize(self.xp, value)[0]))
-
-    @on_its_device
-    def numerical_grad(
-        self, X: Any, Y: Any, eps: float | None = None, *, method: str = "central",
-        alpha: float = 0.0,
-    ) -> list[tuple[Array, Array]]:
-        """Gradient by numerical differentiation, one parameter at a time (slow
-        on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
-
-        ``method`` is ``"central"`` (2P forward passes, error O(eps^2)),
-        ``"forward"`` (P + 1, O(eps)), ``"complex_step"`` (P complex passes) or
-        ``"forward_mode"`` (P dual passes; both exact to rounding).  ``eps`` is
-        every parameter's step; by default each gets its own, from the theory
-        and its magnitude (none for forward mode).  Returns ``[(dW, db), ...]``
-        like :attr:`params`; a ValueError for an unknown method, a TypeError
-        for the complex step on a backend without complex dtypes.
-        """
-        method = check_method(method)
-        if eps is not None:
-            eps = v.check_positive("eps", eps)
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        grads = numerical_grad(self._params, x, y, self.arch, method=method, alpha=alpha,
-                               eps=eps, xp=self.xp)
-        return lazy.materialize_step(self.xp, None, grads)[1]
-
-    @on_its_device
-    def predict(self, X: Any) -> Array:
-        """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
-        ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
-
-        An array of the network's backend on its device; on Dask a lazy array
-        chunked by rows like ``X``."""
-        x = self._x(X)
-        # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
-        # store as the caller likes (the dask-ml convention).
-        return kernels.predict(self._params, x, self.arch, xp=self.xp)
-
-    @on_its_device
-    def evaluate(self, X: Any, Y: Any, *, batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss on (X, Y), and ``accuracy`` for classification losses.
-
-        Parameters
-        ----------
-        X : array (N, n_features)
-        Y : array
-            Targets as for :meth:`fit`.
-        batch_size : int or None
-            Rows per forward pass; ``None`` evaluates all rows at once.
-
-        Returns
-        -------
-        dict
-            ``{"loss": float, "accuracy": float}`` (accuracy, the fraction of
-            samples whose predicted class is right, only for ``cross_entropy``,
-            ``binary_cross_entropy`` and ``logistic``).
-        """
-        batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
-        x, y = self._xy(X, Y)
-        loss, right = kernels.metrics(self._params, x, y, self.arch, batch_size=batch_size,
-                                      xp=self.xp)
-        host = host_scalars(self.xp, [loss] + ([] if right is None else [right]))
-        out = {"loss": host[0]}
-        if right is not None:
-            out["accuracy"] = host[1] / x.shape[0]
-        return out
-
     # -- training ----------------------------------------------------------------------
     @on_its_device
     def fit(
-        self, X: Any, Y: Any, *, validation_data: Any = None, optimizer: str = "adam",
+        self, X: Any, Y: Any, *, sample_weight: Any = None, validation_data: Any = None,
+        optimizer: str = "adam",
         lr: float | None = None, epochs: int = 200, batch_size: int | str | None = "auto",
         shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
         momentum: float = 0.9, nesterov: bool = False, beta1: float = 0.9, beta2: float = 0.999,
@@ -429,11 +305,19 @@ class MLP(Training, Persistence):
         Parameters
         ----------
         X : array (N, n_features)
+            Dense, or scipy.sparse (CSR/CSC) on the NumPy backend.
         Y : array
             Targets as :meth:`loss_and_grad` takes them: (N, k), (N,) when
             k = 1, integer labels (N,) for ``cross_entropy``.
-        validation_data : (X_val, Y_val), optional
-            Evaluated after every epoch (loss, and accuracy for classification).
+        sample_weight : array (N,), optional
+            Non-negative weights of the samples, not all zero: each batch's loss
+            is ``sum_i w_i l_i / sum_i w_i`` over its rows and its penalty
+            ``alpha / (2 sum_i w_i) * sum ||W||^2`` (scikit-learn's
+            normalisation, so integer weights act as repeated rows).  The
+            weights are shuffled and batched with the rows.
+        validation_data : (X_val, Y_val) or (X_val, Y_val, w_val), optional
+            Evaluated after every epoch (loss, and accuracy for classification),
+            weighted by ``w_val`` when given (also for ``early_stopping``).
         {options}
 
         Returns
@@ -456,17 +340,26 @@ class MLP(Training, Persistence):
         """
         opts = fit_options(**_given(locals()))
         x, y = self._xy(X, Y)
+        weights = self._weights(sample_weight, x)
         val = None
         if validation_data is not None:
-            val = self._xy(*v.check_xy_pair("validation_data", validation_data),
-                           prefix="validation ")
+            val = self._validation(validation_data)
         if opts.early_stopping and val is None:
             raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
         history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
         with threads.policy(self.xp, self.layer_sizes, opts.batch_for(x.shape[0])):
             if opts.optimizer == "lbfgs":
-                return self._fit_lbfgs(x, y, val, opts, history)
-            return self._fit_first_order(x, y, val, opts, history)
+                return self._fit_lbfgs(x, y, val, opts, history, weights)
+            return self._fit_first_order(x, y, val, opts, history, weights)
+
+    def _validation(self, data: Any) -> tuple[Array, ...]:
+        """``validation_data`` checked: ``(x, y)``, or ``(x, y, w, total)`` weighted."""
+        triple = (isinstance(data, (tuple, list)) and len(data) == 3)
+        X_val, Y_val = v.check_xy_pair("validation_data", data[:2] if triple else data)
+        x, y = self._xy(X_val, Y_val, prefix="validation ")
+        weights = self._weights(data[2], x, name="validation sample weights") if triple \
+            else None
+        return (x, y) if weights is None else (x, y, weights[0], float(weights[1].sum()))
 
     @on_its_device
     def partial_fit(
@@ -474,7 +367,7 @@ class MLP(Training, Persistence):
         batch_size: int | str | None = "auto", shuffle: bool = True, seed: int | None = None,
         alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
         beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
-        clip_norm: float | None = None,
+        clip_norm: float | None = None, sample_weight: Any = None,
     ) -> float:
         """One epoch over (X, Y), continuing the optimizer state of earlier calls.
 
@@ -491,6 +384,8 @@ class MLP(Training, Persistence):
         X, Y : arrays
             As for :meth:`fit`.
         {options}
+        sample_weight : array (N,), optional
+            Weights of the samples, as for :meth:`fit`.
 
         Returns
         -------
@@ -511,6 +406,7 @@ class MLP(Training, Persistence):
             raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
         opts = fit_options(PARTIAL_FIT_OPTIONS, **_given(locals()))
         x, y = self._xy(X, Y)
+        weights = self._weights(sample_weight, x)
         opt = opts.make_optimizer()
         n = x.shape[0]
         batch = opts.batch_for(n)
@@ -539,7 +435,7 @@ class MLP(Training, Persistence):
                                          kept.epoch + 1, kept.samples_seen + n)
 
         try:
-            value = loop.one_epoch(step, run, step.data(x, y, batch), n, batch,
+            value = loop.one_epoch(step, run, step.data(x, y, batch, weights), n, batch,
                                    opts.resolved_lr)
         except KeyboardInterrupt:
             commit()  # an interrupt keeps the last completed step; other errors keep nothing
