@@ -407,7 +407,8 @@ def as_targets(
         )
     floating = _floating(ns, y.dtype)
     kind = loss.targets
-    if kind != "real" and floating and not _all(ns, ns.isfinite(y)):  # "real": after the cast
+    if kind not in ("real", "nonnegative") and floating and not _all(ns, ns.isfinite(y)):
+        # "real" and "nonnegative": checked after the cast
         raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
     if kind == "labels" and y.ndim == 1:
         if floating and not _all(ns, y == ns.round(y)):
@@ -441,7 +442,7 @@ def as_targets(
                 f"expected shape (n_samples, {k})"
             )
         _check_values(y, ns, kind, loss.name, name, k)
-        if kind == "real":
+        if kind in ("real", "nonnegative"):
             y = _cast_finite(y, ns, dtype, dtype_name(xp, dtype), name, "targets")
     return _to_backend(y, ns, xp, device, dtype, rows=True)
 
@@ -455,6 +456,9 @@ def _int_dtype(ns: ModuleType) -> Any:
 def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str, k: int):
     if kind == "sign" and not _all(ns, (y == 1) | (y == -1)):
         raise ValueError(f"{name} must hold labels in {{-1, +1}} for loss {loss_name!r}")
+    if kind == "nonnegative" and not _all(ns, y >= 0):
+        raise ValueError(f"{name} must hold targets >= 0 (counts or rates) for loss "
+                         f"{loss_name!r}")
     if kind == "binary" and not _all(ns, (y >= 0) & (y <= 1)):
         raise ValueError(f"{name} must hold targets in [0, 1] for loss {loss_name!r}")
     if kind == "labels":
