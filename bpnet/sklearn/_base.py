@@ -168,6 +168,8 @@ class BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        # scipy.sparse X: the NumPy backend's (others refuse it, saying so)
+        tags.input_tags.sparse = self.backend in sparse.BACKENDS
         return tags
 
     # -- subclass hooks -----------------------------------------------------------
