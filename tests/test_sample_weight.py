@@ -105,7 +105,7 @@ def test_weighted_minibatches_match_the_numpy_reference(backend, rng):
         net = bpnet.MLP([3, 5, 2], backend=name, device=device, dtype="float64", seed=5)
         history = net.fit(X, Y, sample_weight=w, epochs=3, batch_size=8, alpha=0.1)
         loss = net.partial_fit(X, Y, sample_weight=w, batch_size=8)
-        out.append((history.loss + [loss], weights(net)))
+        out.append(([*history.loss, loss], weights(net)))
     np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-9)
     for p, q in zip(out[1][1], out[0][1], strict=True):
         np.testing.assert_allclose(p, q, rtol=1e-8, atol=1e-10)

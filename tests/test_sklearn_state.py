@@ -101,7 +101,7 @@ def test_n_iter_no_change_takes_inf_and_tol_takes_inf():
 
 def test_regressor_loss_is_checked():
     reg = MLPRegressor(loss="absolute_error")
-    with pytest.raises(ValueError, match="'loss'.*'poisson'"):
+    with pytest.raises(ValueError, match=r"'loss'.*'poisson'"):
         reg.fit(X3, X3[:, 0])
     assert not hasattr(reg, "n_features_in_")
 
