@@ -181,9 +181,9 @@ ACTIVATIONS: dict[str, Activation] = {
 # scikit-learn's name for the sigmoid
 _ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 
-#: The names bpnet defines (aliases and the output-only ``softmax`` included);
+#: The names bpnet defines (aliases and the output-only ``softmax`` and ``exp`` included);
 #: :func:`bpnet.register_activation` adds others to :data:`ACTIVATIONS`.
-BUILTIN_ACTIVATIONS: frozenset[str] = frozenset([*ACTIVATIONS, *_ALIASES, "softmax"])
+BUILTIN_ACTIVATIONS: frozenset[str] = frozenset([*ACTIVATIONS, *_ALIASES, "softmax", "exp"])
 
 
 def get_activation(name: str) -> Activation:

@@ -24,6 +24,7 @@ from .backend import (
     device_of,
     dtype_name,
     lazy,
+    sparse,
     to_device,
     to_numpy,
 )
@@ -293,6 +294,9 @@ def as_input(
     ValueError
         Not 2-D, empty, wrong number of features, or holding NaN/inf.
     """
+    if sparse.is_sparse(X):
+        return _sparse_input(X, n_features=n_features, backend=backend, xp=xp, dtype=dtype,
+                             name=name)
     x, ns = _source(X, name, backend, xp, device)
     if x.ndim != 2:
         hint = ""
@@ -314,6 +318,68 @@ def as_input(
     dtype_str = dtype_name(xp, dtype)
     x = _cast_finite(x, ns, dtype, dtype_str, name, "inputs")
     return to_backend(x, xp, device, dtype, dtype_str, rows=True)
+
+
+def _sparse_input(X: Any, *, n_features: int, backend: str, xp: ModuleType, dtype: Any,
+                  name: str) -> Any:
+    """A scipy.sparse ``X`` (NumPy backend only) as CSR of the network's dtype,
+    checked like a dense one on its stored values alone: never densified."""
+    if backend not in sparse.BACKENDS:
+        raise sparse.refuse(name, backend)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}), got shape "
+                         f"{tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples; expected at least one row")
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features but the network's input layer expects "
+            f"{n_features}; X must have shape (n_samples, {n_features})"
+        )
+    values = sparse.stored(X)
+    if not (np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)) \
+            or np.issubdtype(values.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}")
+    x = sparse.as_csr(X, dtype_name(xp, dtype))
+    if not np.all(np.isfinite(x.data)):
+        raise ValueError(f"{name} contains NaN or infinite values (or values too large for "
+                         f"{dtype_name(xp, dtype)}); all inputs must be finite")
+    return x
+
+
+def as_sample_weight(sample_weight: Any, n_samples: int,
+                     name: str = "sample_weight") -> np.ndarray | None:
+    """Check per-sample weights and return them as host float64 (n_samples,), or
+    None when there are none: ``None``, or every weight 1 (the plain mean, so
+    the unweighted code runs, bit for bit).
+
+    Raises
+    ------
+    TypeError
+        Not numeric.
+    ValueError
+        Not 1-D of length ``n_samples``, not finite, negative, or all zero.
+    """
+    if sample_weight is None:
+        return None
+    if sparse.is_sparse(sample_weight):
+        raise TypeError(f"{name} must be a dense 1-D array, got a scipy.sparse matrix")
+    kind = array_library(sample_weight)
+    host = to_numpy(detach(sample_weight)) if kind is not None and kind != "numpy" \
+        else sample_weight
+    w = _numeric_host(host, name)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"{name} must be 1-D with one weight per sample ({n_samples}), got "
+                         f"shape {tuple(w.shape)}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} contains NaN or infinite values; weights must be finite")
+    if np.any(w < 0):
+        raise ValueError(f"{name} contains negative values; weights must be >= 0")
+    if not np.any(w > 0):
+        raise ValueError(f"{name} is all zero; at least one sample must have a positive "
+                         "weight")
+    return None if np.all(w == 1) else w
 
 
 def _to_backend(
@@ -349,7 +415,8 @@ def as_targets(
         )
     floating = _floating(ns, y.dtype)
     kind = loss.targets
-    if kind != "real" and floating and not _all(ns, ns.isfinite(y)):  # "real": after the cast
+    if kind not in ("real", "nonnegative") and floating and not _all(ns, ns.isfinite(y)):
+        # "real" and "nonnegative": checked after the cast
         raise ValueError(f"{name} contains NaN or infinite values; all targets must be finite")
     if kind == "labels" and y.ndim == 1:
         if floating and not _all(ns, y == ns.round(y)):
@@ -383,7 +450,7 @@ def as_targets(
                 f"expected shape (n_samples, {k})"
             )
         _check_values(y, ns, kind, loss.name, name, k)
-        if kind == "real":
+        if kind in ("real", "nonnegative"):
             y = _cast_finite(y, ns, dtype, dtype_name(xp, dtype), name, "targets")
     return _to_backend(y, ns, xp, device, dtype, rows=True)
 
@@ -398,6 +465,9 @@ def _check_values(y: Array, ns: ModuleType, kind: str, loss_name: str, name: str
                   k: int) -> None:
     if kind == "sign" and not _all(ns, (y == 1) | (y == -1)):
         raise ValueError(f"{name} must hold labels in {{-1, +1}} for loss {loss_name!r}")
+    if kind == "nonnegative" and not _all(ns, y >= 0):
+        raise ValueError(f"{name} must hold targets >= 0 (counts or rates) for loss "
+                         f"{loss_name!r}")
     if kind == "binary" and not _all(ns, (y >= 0) & (y <= 1)):
         raise ValueError(f"{name} must hold targets in [0, 1] for loss {loss_name!r}")
     if kind == "labels":

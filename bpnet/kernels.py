@@ -22,6 +22,7 @@ into arrays the kernel created itself, never into the caller's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -32,7 +33,7 @@ from .backend.select import count_dtype
 from .ops import PORTABLE, Ops
 
 __all__ = ["backward", "forward", "l2_penalty", "loss_and_grad", "loss_value", "metrics",
-           "predict"]
+           "predict", "sample_weights"]
 
 Params = Sequence[tuple[Array, Array]]
 
@@ -172,13 +173,27 @@ def loss_and_grad(
 
 def loss_value(
     params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0, xp: ModuleType,
+    w: Array | None = None, n: Any = None,
 ) -> Array:
-    """The mean loss alone (one forward pass), as a 0-d array."""
+    """The mean loss alone (one forward pass), as a 0-d array; ``w`` and ``n`` as
+    for :func:`loss_and_grad`."""
     _, z = forward(params, x, arch.hidden, xp=xp)
-    value = arch.loss.value(z, y, arch.out, xp)
+    value = arch.loss.value(z, y, arch.out, xp, w)
     if alpha:
-        value = value + l2_penalty(params, alpha, x.shape[0], xp)
+        value = value + l2_penalty(params, alpha, x.shape[0] if n is None else n, xp)
     return value
+
+
+def sample_weights(sw: Array, total: float) -> tuple[Array, float]:
+    """Per-sample weights ``sw`` (N, 1) of a batch as :func:`loss_and_grad` takes
+    them: ``(sw / total, total)``, scikit-learn's normalisation (the weighted
+    mean ``sum_i sw_i l_i / sum_i sw_i``, the penalty ``alpha / (2 sum_i sw_i)
+    * sum ||W||^2``).  ``total`` is ``sum_i sw_i`` (a Python float, summed on the
+    host).  A batch of total weight 0 weighs nothing and adds no penalty: its
+    gradient is 0 (scikit-learn divides by zero there)."""
+    if total > 0:
+        return sw * (1.0 / total), total
+    return sw * 0.0, math.inf
 
 
 def predict(params: Params, x: Array, arch: Arch, *, xp: ModuleType) -> Array:
@@ -189,7 +204,7 @@ def predict(params: Params, x: Array, arch: Arch, *, xp: ModuleType) -> Array:
 
 def metrics(
     params: Params, x: Array, y: Array, arch: Arch, *, batch_size: int | None = None,
-    xp: ModuleType,
+    xp: ModuleType, sw: Array | None = None, total: float | None = None,
 ) -> tuple[Array, Array | None]:
     """Mean loss and number of correctly classified samples on (x, y).
 
@@ -199,16 +214,21 @@ def metrics(
         As for :func:`loss_and_grad`.
     batch_size : int or None
         Rows per forward pass (all at once for None), to bound memory.
+    sw : array (N, 1), optional
+        Per-sample weights; then the mean and the count are weighted.
+    total : float, optional
+        ``sum(sw)``, summed on the host (with ``sw``).
 
     Returns
     -------
     loss : 0-d array
-        Mean loss over the samples (no L2 penalty).
-    correct : 0-d integer array or None
+        Mean loss over the samples (no L2 penalty), weighted by ``sw`` when given.
+    correct : 0-d array or None
         Samples whose prediction is right (see :attr:`bpnet.losses.Loss.correct`),
         counted in an integer dtype (:func:`bpnet.backend.count_dtype`: exact
-        where a float32 count stops at 2^24); None for a regression loss.
-        Dividing by the sample count is left to the host.
+        where a float32 count stops at 2^24), or with ``sw`` the sum of their
+        weights (floating); None for a regression loss.  Dividing by the sample
+        count (the total weight) is left to the host.
     """
     n = x.shape[0]
     step = n if batch_size is None else batch_size
@@ -217,9 +237,17 @@ def metrics(
         hi = min(lo + step, n)
         xb, yb = x[lo:hi, ...], y[lo:hi, ...]
         _, z = forward(params, xb, arch.hidden, xp=xp)
-        part = arch.loss.value(z, yb, arch.out, xp) * (hi - lo)
+        if sw is None:
+            part = arch.loss.value(z, yb, arch.out, xp) * (hi - lo)
+        else:  # each part a share of the whole weighted mean
+            part = arch.loss.value(z, yb, arch.out, xp,
+                                   sw[lo:hi, ...] * (1.0 / total))  # type: ignore[operator]
         loss_sum = part if loss_sum is None else loss_sum + part
         if arch.loss.correct is not None:
-            c = xp.sum(xp.astype(arch.loss.correct(z, yb, xp), count_dtype(xp)))
+            hit = arch.loss.correct(z, yb, xp)
+            if sw is None:
+                c = xp.sum(xp.astype(hit, count_dtype(xp)))
+            else:
+                c = xp.sum(xp.astype(hit, sw.dtype) * sw[lo:hi, 0])
             right = c if right is None else right + c
-    return loss_sum / n, right
+    return (loss_sum / n if sw is None else loss_sum), right

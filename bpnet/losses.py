@@ -17,7 +17,16 @@ loss                        output          delta_L (times N)
 ``logistic``                identity        ``-y * sigmoid(-y * a)``
 ``cross_entropy``           softmax         ``softmax(z) - y``
 ``binary_cross_entropy``    sigmoid         ``sigmoid(z) - y``
+``poisson``                 exp             ``exp(z) - y``
 ==========================  ==============  ===================================
+
+``poisson`` is the half Poisson deviance with its log link, scikit-learn's
+``MLPRegressor(loss="poisson")``: with the mean ``mu = exp(z)``, the cost
+``y log(y / mu) - y + mu = exp(z) - y z + (y log y - y)``, computed from ``z``
+(no exp-then-log round trip); the constant makes a perfect fit cost 0, as in
+scikit-learn's reported loss.  Targets must be >= 0.  For large ``z``,
+``exp(z)`` overflows to inf: the loss is then inf (never NaN), which the
+training loop's finiteness checks turn into a clear error.
 
 Every ``value`` also accepts ``z`` with leading dimensions, (..., N, k) against
 ``y`` (N, k), and then returns one loss per leading index: the batched finite
@@ -84,7 +93,7 @@ class Loss:
         Output activation used when the user gives none.
     outputs : tuple of str
         Output activations this loss accepts.
-    targets : {"real", "sign", "labels", "binary"}
+    targets : {"real", "sign", "labels", "binary", "nonnegative"}
         What the targets must be (checked at the public boundary).
     value_and_delta : callable ``(z, y, out, xp, w=None) -> (loss, delta)``
         ``loss`` is a 0-d array, ``delta`` is dLoss/dz of shape (N, k); ``w``
@@ -180,6 +189,30 @@ def _bce_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
     return loss, _per_sample(s - y, w)
 
 
+# --- poisson: (1/N) sum_n sum_k exp(z) - y z + (y log y - y), y >= 0 ---------------
+def _xlogy_minus_y(y: Array, xp: ModuleType) -> Array:
+    """``y log y - y`` with ``0 log 0 = 0``: the deviance's constant."""
+    positive = y > 0
+    return xp.where(positive, y * xp.log(xp.where(positive, y, xp.ones_like(y))),
+                    xp.zeros_like(y)) - y
+
+
+def _poisson_value(z: Array, y: Array, out: Activation, xp: ModuleType,
+                   w: Array | None = None) -> Array:
+    return _mean(xp.exp(z) - y * z + _xlogy_minus_y(y, xp), w, xp)
+
+
+def _poisson_value_and_delta(z: Array, y: Array, out: Activation, xp: ModuleType,
+                             w: Array | None = None) -> tuple[Array, Array]:
+    mu = xp.exp(z)
+    loss = _mean(mu - y * z + _xlogy_minus_y(y, xp), w, xp)
+    return loss, _per_sample(mu - y, w)
+
+
+def _predict_exp(z: Array, out: Activation, xp: ModuleType) -> Array:
+    return xp.exp(z)
+
+
 # --- analytic extensions to complex z (complex step only) ------------------------
 def _mse_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
     r = out.f_complex(z, xp) - y  # type: ignore[misc]
@@ -199,6 +232,11 @@ def _ce_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Ar
 
 def _bce_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
     return _sum(softplus_complex(z, xp) - y * z, xp) / _n(z)
+
+
+def _poisson_value_complex(z: Array, y: Array, out: Activation, xp: ModuleType) -> Array:
+    # exp is holomorphic; the constant is real (y holds real values)
+    return _sum(xp.exp(z) - y * z + _xlogy_minus_y(xp.real(y), xp), xp) / _n(z)
 
 
 def _correct_label(z: Array, y: Array, xp: ModuleType) -> Array:
@@ -236,6 +274,9 @@ LOSSES: dict[str, Loss] = {
         Loss("binary_cross_entropy", "sigmoid", ("sigmoid",), "binary",
              _bce_value_and_delta, _bce_value, _predict_out, _correct_binary,
              _bce_value_complex),
+        Loss("poisson", "exp", ("exp",), "nonnegative",
+             _poisson_value_and_delta, _poisson_value, _predict_exp, None,
+             _poisson_value_complex),
     )
 }
 
@@ -244,7 +285,7 @@ LOSSES: dict[str, Loss] = {
 BUILTIN_LOSSES: frozenset[str] = frozenset(LOSSES)
 
 #: The kinds of targets a loss can take (see :attr:`Loss.targets`).
-TARGETS: tuple[str, ...] = ("real", "sign", "labels", "binary")
+TARGETS: tuple[str, ...] = ("real", "sign", "labels", "binary", "nonnegative")
 
 
 def custom_loss(
@@ -308,7 +349,8 @@ def output_activation(loss: Loss, name: str | None) -> Activation:
     """The output activation for ``loss``: ``name`` if allowed, else its default.
 
     Softmax is not an elementwise :class:`Activation`; the cross-entropy's fused
-    formulas apply it, so it maps to ``identity`` here.
+    formulas apply it, so it maps to ``identity`` here; so does ``exp``, which
+    the Poisson loss's formulas and prediction apply to ``z`` themselves.
 
     Raises
     ------
@@ -323,4 +365,4 @@ def output_activation(loss: Loss, name: str | None) -> Activation:
             f"output_activation {name!r} cannot be used with loss {loss.name!r}; "
             f"expected one of: {', '.join(loss.outputs)} (or None for {loss.default_output!r})"
         )
-    return get_activation("identity" if chosen == "softmax" else chosen)
+    return get_activation("identity" if chosen in ("softmax", "exp") else chosen)

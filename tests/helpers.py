@@ -100,6 +100,8 @@ def make_targets(loss: str, n: int, k: int, rng: np.random.Generator) -> np.ndar
         return rng.integers(0, k, size=n)
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, size=(n, k)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(1.5, size=(n, k)).astype(float)
     raise ValueError(loss)
 
 

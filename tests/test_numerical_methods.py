@@ -259,7 +259,7 @@ def test_complex_extensions_of_the_activations_are_analytic(name):
     np.testing.assert_array_equal(act.f(z, np), a)
 
 
-@pytest.mark.parametrize("loss,out", LOSSES_OUTPUTS)
+@pytest.mark.parametrize("loss,out", [*LOSSES_OUTPUTS, ("poisson", None)])
 def test_complex_extensions_of_the_losses_are_analytic(loss, out):
     rng = np.random.default_rng(3)
     L = get_loss(loss)
@@ -276,7 +276,7 @@ def test_complex_extensions_of_the_losses_are_analytic(loss, out):
         e[i, j] = 1.0
         d = L.value_complex(z + 1j * h * e, y + 0j, act, np).imag / h
         assert d == pytest.approx(delta[i, j], rel=1e-12, abs=1e-300)
-    assert set(LOSSES) == {"mse", "logistic", "cross_entropy", "binary_cross_entropy"}
+    assert set(LOSSES) == {"mse", "logistic", "cross_entropy", "binary_cross_entropy", "poisson"}
 
 
 def test_float32_networks_use_complex64_and_follow_float64_backprop():

@@ -59,7 +59,12 @@ def assert_finite_without_warnings(net, X, Y):
     assert np.all(np.isfinite(p))
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
+#: The losses whose value stays finite at any pre-activation; poisson's is the
+#: mean of exp(z), which overflows to inf (never NaN) for large z: see
+#: tests/test_poisson_sparse.py.
+BOUNDED = sorted(set(LOSSES) - {"poisson"})
+
+@pytest.mark.parametrize("loss", BOUNDED)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_losses_finite_at_extreme_preactivations(loss, dtype, rng):
     net = bpnet.MLP([1, 7], activation="relu", loss=loss, dtype=dtype)
@@ -101,7 +106,7 @@ def test_loss_is_mean_of_per_sample_cost(loss, per_sample, rng):
     assert net.compute_loss(z, Y) == pytest.approx(np.mean(per_sample(z, Y)), rel=1e-12)
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("loss", BOUNDED)
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_hidden_preactivations_in_the_thousands_stay_finite(activation, loss, rng):
     """Every activation x loss with |z| ~ 1000 in the hidden and output layers:

@@ -21,6 +21,7 @@ def _keywords(fn):
 
 def test_fit_signature_is_the_schema():
     kw = _keywords(bpnet.MLP.fit)
+    assert kw.pop("sample_weight") is None  # data, not an option
     assert kw.pop("validation_data") is None
     assert kw == defaults()
     assert list(kw) == [f.name for f in dataclasses.fields(FitOptions)]
@@ -28,6 +29,7 @@ def test_fit_signature_is_the_schema():
 
 def test_partial_fit_signature_is_the_schemas_subset():
     kw = _keywords(bpnet.MLP.partial_fit)
+    assert kw.pop("sample_weight") is None  # data, not an option
     assert kw == defaults(PARTIAL_FIT_OPTIONS)
     assert tuple(kw) == PARTIAL_FIT_OPTIONS
 

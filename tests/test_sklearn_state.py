@@ -100,9 +100,16 @@ def test_n_iter_no_change_takes_inf_and_tol_takes_inf():
 
 
 def test_regressor_loss_is_checked():
-    reg = MLPRegressor(loss="poisson")
-    with pytest.raises(ValueError, match="'loss'"):
+    reg = MLPRegressor(loss="absolute_error")
+    with pytest.raises(ValueError, match=r"'loss'.*'poisson'"):
         reg.fit(X3, X3[:, 0])
+    assert not hasattr(reg, "n_features_in_")
+
+
+def test_poisson_regressor_refuses_negative_targets_before_fitting():
+    reg = MLPRegressor(loss="poisson", max_iter=5)
+    with pytest.raises(ValueError, match=">= 0"):
+        reg.fit(X3, X3[:, 0] - 10.0)
     assert not hasattr(reg, "n_features_in_")
 
 

@@ -4,14 +4,12 @@ At collection, ``sklearn/neural_network/tests/test_mlp.py`` is copied from the
 installed scikit-learn into a temporary directory with one line changed, its
 import of the estimators, which then come from :mod:`bpnet.sklearn`; its test
 functions run here as this module's, under this suite's settings (every
-warning an error).  Two lists say which tests do not run as they are:
-
-* :data:`PRIVATE`: tests that reach into scikit-learn's private internals, each
-  with what it reads; they are skipped, and ``tests/test_sklearn.py`` checks
-  the public behaviour behind them.
-* :data:`PENDING`: public behaviour bpnet does not have yet (issue 13, items
-  11-13: ``sample_weight``, the Poisson loss, sparse ``X``); strict xfails, so
-  a test that starts passing fails until it is taken off the list.
+warning an error).  One list says which tests do not run as they are:
+:data:`PRIVATE`, the tests that reach into scikit-learn's private internals,
+each with what it reads; they are skipped, and ``tests/test_sklearn.py`` checks
+the public behaviour behind them.  No test is expected to fail: every public
+behaviour the file tests (``sample_weight``, the Poisson loss and sparse ``X``
+included) is bpnet's too.
 
 Every other test of the file must pass; a test missing from the file (renamed
 upstream) fails :func:`test_the_lists_name_real_tests`.
@@ -53,17 +51,6 @@ PRIVATE = {
                                    "weights in tests/test_sklearn.py",
 }
 
-#: Public behaviour bpnet does not have yet: {name: reason}.
-PENDING = {
-    "test_sparse_matrices": "pending issue 13 item 13: sparse X (scipy.sparse CSR) is "
-                            "refused",
-    "test_mlp_sample_weight_with_early_stopping": "pending issue 13 item 11: fit has no "
-                                                  "sample_weight",
-    "test_mlp_vs_poisson_glm_equivalent": "pending issue 13 item 12: MLPRegressor has no "
-                                          "loss='poisson'",
-}
-
-
 def _load_upstream():
     spec = importlib.util.find_spec("sklearn")
     source = Path(spec.origin).parent / "neural_network" / "tests" / "test_mlp.py"
@@ -95,8 +82,6 @@ for _name in UPSTREAM_TESTS:
     _test = getattr(_upstream, _name)
     if _name in PRIVATE:
         _test = pytest.mark.skip(reason=f"private internals: {PRIVATE[_name]}")(_test)
-    elif _name in PENDING:
-        _test = pytest.mark.xfail(strict=True, reason=PENDING[_name])(_test)
     globals()[_name] = _test
 
 
@@ -107,7 +92,6 @@ def global_random_seed():
 
 
 def test_the_lists_name_real_tests():
-    listed = set(PRIVATE) | set(PENDING)
+    listed = set(PRIVATE)
     assert listed <= set(UPSTREAM_TESTS), sorted(listed - set(UPSTREAM_TESTS))
-    assert not set(PRIVATE) & set(PENDING)
     assert len(UPSTREAM_TESTS) - len(listed) >= 30, (SOURCE, UPSTREAM_TESTS)

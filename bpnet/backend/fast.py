@@ -71,18 +71,24 @@ def _jax_jitted(arch: Arch, alpha: float) -> Callable[..., Any]:
     import jax
     import jax.numpy as jnp
 
-    def loss_and_grad(params: Params, x: Array, y: Array) -> tuple[Array, Params]:
-        return kernels.loss_and_grad(params, x, y, arch, alpha=alpha, xp=jnp)  # type: ignore[return-value]
+    def loss_and_grad(params: Params, x: Array, y: Array, w: Array | None,
+                      n: Array | None) -> tuple[Array, Params]:
+        return kernels.loss_and_grad(params, x, y, arch, alpha=alpha, xp=jnp,  # type: ignore[return-value]
+                                     w=w, n=n)
 
-    # The architecture is static (closed over); params, x and y are traced, so
-    # one compilation serves every batch of the same shape.
+    # The architecture is static (closed over); params, x, y and the weights
+    # (w, and n as a 0-d array) are traced, so one compilation serves every
+    # batch of the same shape, weighted (one more) or not.
     return jax.jit(loss_and_grad)
 
 
 def _jax_loss_and_grad(params: Params, x: Array, y: Array, arch: Arch, *, alpha: float = 0.0,
-                       xp: ModuleType) -> tuple[Array, Params]:
+                       xp: ModuleType, w: Array | None = None,
+                       n: Any = None) -> tuple[Array, Params]:
     f = _jax_jitted(arch, float(alpha))
-    value, grads = f([tuple(p) for p in params], x, y)
+    if n is not None:  # a traced 0-d array, not a Python float: no retrace per batch
+        n = xp.asarray(n, dtype=x.dtype)
+    value, grads = f([tuple(p) for p in params], x, y, w, n)
     return value, [tuple(g) for g in grads]
 
 

@@ -86,6 +86,11 @@ class UfuncOps(Ops):
     def grad_w(self, a: Array, delta: Array, out: Array | None, xp: ModuleType) -> Array:
         if out is None:
             return a.T @ delta
+        if not isinstance(a, self.mod.ndarray):
+            # a scipy.sparse input (backend/sparse.py): its own sparse product,
+            # which has no out=; copied into the buffer
+            out[...] = a.T @ delta
+            return out
         return self.mod.matmul(a.T, delta, out=out)
 
     def grad_b(self, ones: Array, delta: Array, out: Array | None, xp: ModuleType) -> Array:

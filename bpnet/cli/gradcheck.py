@@ -84,6 +84,7 @@ def _run_gradcheck(args: argparse.Namespace) -> int:
         "cross_entropy": lambda: rng.integers(0, k, args.samples),
         "logistic": lambda: rng.choice([-1.0, 1.0], (args.samples, k)),
         "binary_cross_entropy": lambda: rng.integers(0, 2, (args.samples, k)).astype(float),
+        "poisson": lambda: rng.poisson(1.0, (args.samples, k)).astype(float),
     }.get(net.loss, lambda: rng.standard_normal((args.samples, k)))()
     if not args.zero_biases:
         # Zero biases put every pre-activation of a layer after an all-zero ReLU

@@ -19,30 +19,26 @@ import numpy as np
 
 from .. import _typing as t
 from .. import inputs as v
-from .. import kernels
 from .._typing import Arch, Array, ArrayLike, Params
 from ..activations import Activation, get_activations
 from ..backend import (
     backend_name,
     check_device,
     dtype_name,
-    fast,
     from_host,
     get_namespace,
-    host_scalars,
-    lazy,
     on_its_device,
     resolve_dtype,
     threads,
     to_numpy,
 )
-from ..finite_diff import check_method, numerical_grad
 from ..losses import get_loss, output_activation
 from ..params import Layout, init_params_host
 from ..train import loop
 from ..train.loop import History, Kept, Run, finite_loss, state_key
 from ..train.options import PARTIAL_FIT_OPTIONS, FitOptions, fit_options, numpydoc
 from ..train.step import make_step
+from .computation import Computation
 from .persistence import Persistence
 from .summary import Summary, summary
 from .training import Training
@@ -55,7 +51,7 @@ def _given(scope: dict[str, Any]) -> dict[str, Any]:
     return {name: scope[name] for name in FitOptions.__dataclass_fields__ if name in scope}
 
 
-class MLP(Training, Persistence):
+class MLP(Computation, Training, Persistence):
     """A multilayer perceptron trained by backpropagation.
 
     Parameters
@@ -79,7 +75,7 @@ class MLP(Training, Persistence):
         ``numpy``, ``array_api_strict``, ``cupy``, ``torch``, ``jax``, ``dask``,
         ``auto`` (CuPy when a CUDA device answers, else NumPy), or a namespace.
     device : optional
-        t.Device of the backend (``"cuda"`` for torch,
+        Device of the backend (``"cuda"`` for torch,
         ``array_api_strict.Device("device1")``...); ``None`` for its default.
     dtype : {"float32", "float64"}, default "float32"
     seed : int or None, default 0
@@ -317,138 +313,11 @@ class MLP(Training, Persistence):
     def _host_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(to_numpy(W), to_numpy(b)) for W, b in self._params]
 
-    # -- data ----------------------------------------------------------------------
-    def _x(self, X: ArrayLike, name: str = "X") -> Array:
-        return v.as_input(
-            X, n_features=self.n_features, backend=self.backend, xp=self.xp,
-            device=self.device, dtype=self.dtype, name=name,
-        )
-
-    def _xy(self, X: ArrayLike, Y: ArrayLike, prefix: str = "") -> tuple[Array, Array]:
-        """(X, Y) checked and moved to the network's backend, device and dtype;
-        ``prefix`` names them in errors (``"validation "``)."""
-        v.check_same_source(**{f"{prefix}X": X, f"{prefix}Y": Y})
-        x = self._x(X, name=f"{prefix}X")
-        y = v.as_targets(
-            Y, loss=self._arch.loss, n_outputs=self.n_outputs, n_samples=x.shape[0],
-            backend=self.backend, xp=self.xp, device=self.device, dtype=self.dtype,
-            name=f"{prefix}Y",
-        )
-        return x, lazy.match_rows(self.xp, y, x)  # Dask: a sample's x and y in one chunk
-
-    # -- computation -----------------------------------------------------------------
-    @on_its_device
-    def loss_and_grad(
-        self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0
-    ) -> tuple[float, list[tuple[Array, Array]]]:
-        """Mean loss on (X, Y) and its gradient by backpropagation.
-
-        Parameters
-        ----------
-        X : array (N, n_features)
-        Y : array
-            (N, k) targets; (N,) when k = 1; (N,) integer labels or (N, k)
-            one-hot for ``cross_entropy``.
-        alpha : float, default 0
-            L2 penalty, ``alpha / (2N) * sum ||W||^2``.
-
-        Returns
-        -------
-        loss : float
-        grads : list of (dW, db)
-            Same structure, shapes, backend, device and dtype as :attr:`params`.
-        """
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        value, grads = fast.loss_and_grad_fn(self.xp)(self._params, x, y, self.arch,
-                                                      alpha=alpha, xp=self.xp)
-        value, grads = lazy.materialize_step(self.xp, value, grads)  # Dask: one compute
-        return float(to_numpy(value)), grads
-
-    @on_its_device
-    def compute_loss(self, X: ArrayLike, Y: ArrayLike, *, alpha: float = 0.0) -> float:
-        """Mean loss on (X, Y), one forward pass; a FloatingPointError naming the data
-        or the weights as the cause when it overflows the network's dtype."""
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        value = kernels.loss_value(self._params, x, y, self.arch, alpha=alpha, xp=self.xp)
-        value = float(to_numpy(lazy.materialize(self.xp, value)[0]))
-        return self._finite("compute_loss", value, x, y, alpha)
-
-    @on_its_device
-    def numerical_grad(
-        self, X: ArrayLike, Y: ArrayLike, eps: float | None = None, *,
-        method: t.DiffMethod = "central", alpha: float = 0.0,
-    ) -> list[tuple[Array, Array]]:
-        """Gradient by numerical differentiation, one parameter at a time (slow
-        on purpose; see :mod:`bpnet.finite_diff` for the methods and steps).
-
-        ``method`` is ``"central"`` (2P forward passes, error O(eps^2)),
-        ``"forward"`` (P + 1, O(eps)), ``"complex_step"`` (P complex passes) or
-        ``"forward_mode"`` (P dual passes; both exact to rounding).  ``eps`` is
-        every parameter's step; by default each gets its own, from the theory
-        and its magnitude (none for forward mode).  Returns ``[(dW, db), ...]``
-        like :attr:`params`; a ValueError for an unknown method, a TypeError
-        for the complex step on a backend without complex dtypes.
-        """
-        method = check_method(method)
-        if eps is not None:
-            eps = v.check_positive("eps", eps)
-        alpha = v.check_nonnegative("alpha", alpha)
-        x, y = self._xy(X, Y)
-        grads = numerical_grad(self._params, x, y, self.arch, method=method, alpha=alpha,
-                               eps=eps, xp=self.xp)
-        return lazy.materialize_step(self.xp, None, grads)[1]
-
-    @on_its_device
-    def predict(self, X: ArrayLike) -> Array:
-        """Network output (N, k): probabilities for ``cross_entropy`` (softmax) and
-        ``binary_cross_entropy`` (sigmoid), the output activation otherwise.
-
-        An array of the network's backend on its device; on Dask a lazy array
-        chunked by rows like ``X``.
-        """
-        x = self._x(X)
-        # Dask: left lazy, one row chunk per chunk of X, to compute, persist or
-        # store as the caller likes (the dask-ml convention).
-        return kernels.predict(self._params, x, self.arch, xp=self.xp)
-
-    @on_its_device
-    def evaluate(self, X: ArrayLike, Y: ArrayLike, *,
-                 batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss on (X, Y), and ``accuracy`` for classification losses.
-
-        Parameters
-        ----------
-        X : array (N, n_features)
-        Y : array
-            Targets as for :meth:`fit`.
-        batch_size : int or None
-            Rows per forward pass; ``None`` evaluates all rows at once.
-
-        Returns
-        -------
-        dict
-            ``{"loss": float, "accuracy": float}`` (accuracy, the fraction of
-            samples whose predicted class is right, only for ``cross_entropy``,
-            ``binary_cross_entropy`` and ``logistic``); a FloatingPointError
-            naming the data or the weights when the loss overflows the dtype.
-        """
-        batch_size = v.check_positive("batch_size", batch_size, integer=True, allow_none=True)
-        x, y = self._xy(X, Y)
-        loss, right = kernels.metrics(self._params, x, y, self.arch, batch_size=batch_size,
-                                      xp=self.xp)
-        host = host_scalars(self.xp, [loss] + ([] if right is None else [right]))
-        out = {"loss": self._finite("evaluate", host[0], x, y, 0.0)}
-        if right is not None:
-            out["accuracy"] = host[1] / x.shape[0]
-        return out
-
     # -- training ----------------------------------------------------------------------
     @on_its_device
     def fit(
-        self, X: ArrayLike, Y: ArrayLike, *,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        self, X: ArrayLike, Y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+        validation_data: tuple[ArrayLike, ...] | None = None,
         optimizer: t.OptimizerName = "adam", lr: float | None = None, epochs: int = 200,
         batch_size: t.BatchSize = "auto",
         shuffle: bool = True, seed: int | None = None, alpha: float = 0.0,
@@ -466,11 +335,19 @@ class MLP(Training, Persistence):
         Parameters
         ----------
         X : array (N, n_features)
+            Dense, or scipy.sparse (CSR/CSC) on the NumPy backend.
         Y : array
             Targets as :meth:`loss_and_grad` takes them: (N, k), (N,) when
             k = 1, integer labels (N,) for ``cross_entropy``.
-        validation_data : (X_val, Y_val), optional
-            Evaluated after every epoch (loss, and accuracy for classification).
+        sample_weight : array (N,), optional
+            Non-negative weights of the samples, not all zero: each batch's loss
+            is ``sum_i w_i l_i / sum_i w_i`` over its rows and its penalty
+            ``alpha / (2 sum_i w_i) * sum ||W||^2`` (scikit-learn's
+            normalisation, so integer weights act as repeated rows).  The
+            weights are shuffled and batched with the rows.
+        validation_data : (X_val, Y_val) or (X_val, Y_val, w_val), optional
+            Evaluated after every epoch (loss, and accuracy for classification),
+            weighted by ``w_val`` when given (also for ``early_stopping``).
         {options}
 
         Returns
@@ -501,15 +378,24 @@ class MLP(Training, Persistence):
         """
         opts = fit_options(**_given(locals()))
         x, y = self._xy(X, Y)
+        weights = self._weights(sample_weight, x)
         val = None
         if validation_data is not None:
-            val = self._xy(*v.check_xy_pair("validation_data", validation_data),
-                           prefix="validation ")
+            val = self._validation(validation_data)
         if opts.early_stopping and val is None:
             raise ValueError("early_stopping=True needs validation_data=(X_val, Y_val)")
         history = History(optimizer=opts.optimizer, n_samples=x.shape[0])
         with threads.policy(self.xp, self.layer_sizes, opts.batch_for(x.shape[0])):
-            return self._fit(x, y, val, opts, history)
+            return self._fit(x, y, val, opts, history, weights)
+
+    def _validation(self, data: Any) -> tuple[Array, ...]:
+        """``validation_data`` checked: ``(x, y)``, or ``(x, y, w, total)`` weighted."""
+        triple = (isinstance(data, (tuple, list)) and len(data) == 3)
+        X_val, Y_val = v.check_xy_pair("validation_data", data[:2] if triple else data)
+        x, y = self._xy(X_val, Y_val, prefix="validation ")
+        weights = self._weights(data[2], x, name="validation sample weights") if triple \
+            else None
+        return (x, y) if weights is None else (x, y, weights[0], float(weights[1].sum()))
 
     @on_its_device
     def partial_fit(
@@ -517,7 +403,7 @@ class MLP(Training, Persistence):
         lr: float | None = None, batch_size: t.BatchSize = "auto", shuffle: bool = True,
         seed: int | None = None, alpha: float = 0.0, momentum: float = 0.9, nesterov: bool = False,
         beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
-        clip_norm: float | None = None,
+        clip_norm: float | None = None, sample_weight: ArrayLike | None = None,
     ) -> float:
         """One epoch over (X, Y), continuing the optimizer state of earlier calls.
 
@@ -534,6 +420,8 @@ class MLP(Training, Persistence):
         X, Y : arrays
             As for :meth:`fit`.
         {options}
+        sample_weight : array (N,), optional
+            Weights of the samples, as for :meth:`fit`.
 
         Returns
         -------
@@ -554,6 +442,7 @@ class MLP(Training, Persistence):
             raise ValueError("partial_fit takes 'adam' or 'sgd'; 'lbfgs' needs fit()")
         opts = fit_options(PARTIAL_FIT_OPTIONS, **_given(locals()))
         x, y = self._xy(X, Y)
+        weights = self._weights(sample_weight, x)
         opt = opts.make_optimizer()
         n = x.shape[0]
         batch = opts.batch_for(n)
@@ -582,7 +471,7 @@ class MLP(Training, Persistence):
                                          kept.epoch + 1, kept.samples_seen + n)
 
         try:
-            value = loop.one_epoch(step, run, step.data(x, y, batch), n, batch,
+            value = loop.one_epoch(step, run, step.data(x, y, batch, weights), n, batch,
                                    opts.resolved_lr)
         except KeyboardInterrupt:
             commit()  # an interrupt keeps the last completed step; other errors keep nothing

@@ -50,13 +50,13 @@ class Training:
     def _publish(self, params: Params) -> None:
         self._params = params
 
-    def _fit(self, x: Array, y: Array, val: Any, opts: FitOptions,
-             history: History) -> History:
+    def _fit(self, x: Array, y: Array, val: Any, opts: FitOptions, history: History,
+             weights: Any = None) -> History:
         start = self._params
         try:
             if opts.optimizer == "lbfgs":
-                return self._fit_lbfgs(x, y, val, opts, history)
-            return self._fit_first_order(x, y, val, opts, history)
+                return self._fit_lbfgs(x, y, val, opts, history, weights)
+            return self._fit_first_order(x, y, val, opts, history, weights)
         except FloatingPointError as exc:
             # Checked after a failure only (one more forward pass): a loss that
             # overflows at the weights the fit started from is the data's doing,
@@ -86,7 +86,7 @@ class Training:
                      alpha: float) -> dict[str, Array] | None:
         """The data (training or validation) whose loss at ``params`` and at
         freshly initialised weights is not finite; None when there is none."""
-        sets = {"": (x, y)} if val is None else {"": (x, y), "validation ": val}
+        sets = {"": (x, y)} if val is None else {"": (x, y), "validation ": val[:2]}
         fresh = self._initial_params()
         for prefix, (xs, ys) in sets.items():
             if all(not loop.finite_loss(p, xs, ys, self.arch, alpha, self.xp)
@@ -95,7 +95,7 @@ class Training:
         return None
 
     def _fit_first_order(self, x: Array, y: Array, val: Any, opts: FitOptions,
-                         history: History) -> History:
+                         history: History, weights: Any = None) -> History:
         opt = opts.make_optimizer()
         n = x.shape[0]
         batch = opts.batch_for(n)
@@ -117,7 +117,7 @@ class Training:
         write = (None if opts.checkpoint is None else
                  self._checkpointer(opts.checkpoint, step, run, key, clock, n))
         try:
-            loop.fit_epochs(step, run, step.data(x, y, batch), n, val, opts, history,
+            loop.fit_epochs(step, run, step.data(x, y, batch, weights), n, val, opts, history,
                             publish=self._publish, clock=clock, checkpoint=write)
         finally:  # also after an exception: the run holds what the loop kept
             self._params = step.unpack(run.params)
@@ -129,13 +129,15 @@ class Training:
         return history
 
     def _fit_lbfgs(self, x: Array, y: Array, val: Any, opts: FitOptions,
-                   history: History) -> History:
+                   history: History, weights: Any = None) -> History:
         xp = self.xp
         theta = np.asarray(to_numpy(self._layout.ravel(self._params, xp=xp)), dtype=np.float64)
         run = Run(theta, None, None)
         try:
             return fit_lbfgs(self._layout, run, x, y, val, opts, history, arch=self.arch, xp=xp,
-                             put=self._to_backend, publish=self._publish)
+                             put=self._to_backend, publish=self._publish,
+                             weights=None if weights is None else (weights[0],
+                                                                   float(weights[1].sum())))
         finally:
             self._params = self._layout.unravel(self._to_backend(run.params), xp=xp)
             # L-BFGS keeps no state; a first-order one from before belongs to old weights

@@ -27,8 +27,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..activations import get_activation
-from ..backend import array_library, device_of, from_host, is_host_array, threads, to_numpy
+from ..backend import array_library, device_of, from_host, is_host_array, sparse, threads, to_numpy
 from ..backend.select import namespace_of, on_device, precision
+from ..inputs import as_sample_weight
 from ..model import MLP
 from . import _engine as engine
 from ._validation import InvalidParameterError, Settings, check_params
@@ -169,6 +170,8 @@ class BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        # scipy.sparse X: the NumPy backend's (others refuse it, saying so)
+        tags.input_tags.sparse = self.backend in sparse.BACKENDS
         return tags
 
     # -- subclass hooks -----------------------------------------------------------
@@ -184,7 +187,7 @@ class BaseMLP(BaseEstimator):
         raise NotImplementedError
 
     def _val_score(self, net: MLP, params: Any, x_val: Any, y_val: Any,
-                   targets: dict[str, Any]) -> Any:
+                   targets: dict[str, Any], w_val: Any = None) -> Any:
         raise NotImplementedError
 
     def _reported_outputs(self, net: MLP) -> int:
@@ -198,7 +201,7 @@ class BaseMLP(BaseEstimator):
         changing ``self``.  NumPy-convertible data goes through scikit-learn's
         ``validate_data``; arrays of another Array API library stay where they are
         (bpnet checks them when it moves them)."""
-        if not is_host_array(X):
+        if not is_host_array(X) and not sparse.is_sparse(X):
             if X.ndim != 2:
                 raise ValueError(f"Expected a 2D array, got shape {tuple(X.shape)}")
             if not reset and X.shape[1] != self.n_features_in_:
@@ -216,10 +219,12 @@ class BaseMLP(BaseEstimator):
             probe = type(self).__new__(type(self))
             probe.__dict__.update(self.__dict__)
         dtype = (np.float64, np.float32)
+        # scipy.sparse stays sparse (CSR or CSC; bpnet trains on CSR rows)
+        given = dict(reset=reset, dtype=dtype, accept_sparse=["csr", "csc"])
         if y is None:
-            X = validate_data(probe, X, reset=reset, dtype=dtype)
+            X = validate_data(probe, X, **given)
         else:
-            X, y = validate_data(probe, X, y, reset=reset, dtype=dtype, multi_output=True,
+            X, y = validate_data(probe, X, y, **given, multi_output=True,
                                  y_numeric=not self._is_classifier)
         inputs = Inputs(probe.n_features_in_, getattr(probe, "feature_names_in_", None),
                         None, None)
@@ -253,7 +258,8 @@ class BaseMLP(BaseEstimator):
             "float32" if X.dtype == np.float32 else "float64")
 
     # -- fitting --------------------------------------------------------------------
-    def _fit(self, X: Any, y: Any, *, incremental: bool, binarizer: Any = None) -> BaseMLP:
+    def _fit(self, X: Any, y: Any, *, incremental: bool, binarizer: Any = None,
+             sample_weight: Any = None) -> BaseMLP:
         s = check_params(self)
         self._check_own_params()
         if y is None:
@@ -266,6 +272,7 @@ class BaseMLP(BaseEstimator):
         rs = check_random_state(self.random_state)
         first = not hasattr(self, "_net") or (not s.warm_start and not incremental)
         X, y, inputs = self._validate_X_y(X, y, reset=first)
+        sw = as_sample_weight(sample_weight, X.shape[0])  # None: no weights (or all 1)
         Y, targets = self._encode(y, first=first, incremental=incremental,
                                   warm_start=s.warm_start, binarizer=binarizer)
         n_outputs = Y.shape[1]
@@ -291,11 +298,12 @@ class BaseMLP(BaseEstimator):
               precision(net.xp, s.tf32)):
             x, y_dev = engine.to_device(net, X, Y)  # the fit's one transfer
             if s.solver == "lbfgs":
-                params, progress = self._fit_lbfgs(net, params, x, y_dev, s, progress)
+                params, progress = self._fit_lbfgs(net, params, x, y_dev, s, progress, sw)
                 kept = None
             else:
                 params, progress, kept = self._fit_stochastic(
-                    net, params, x, y_dev, s, progress, kept, rs, incremental, targets, split)
+                    net, params, x, y_dev, s, progress, kept, rs, incremental, targets, split,
+                    sw)
         net.set_params(params)
         net.tf32 = s.tf32  # predict and score follow the estimator's setting too
         self._commit(net, inputs, targets, progress, kept, s, first)
@@ -364,7 +372,7 @@ class BaseMLP(BaseEstimator):
                     delattr(self, name)
 
     def _fit_lbfgs(self, net: MLP, params: Any, x: Any, y: Any, s: Settings,
-                   progress: Progress) -> tuple[Any, Progress]:
+                   progress: Progress, sw: np.ndarray | None = None) -> tuple[Any, Progress]:
         curve: list[float] = []
 
         def on_iteration(loss: float) -> None:
@@ -374,7 +382,8 @@ class BaseMLP(BaseEstimator):
 
         params, result, loss = engine.minimize_lbfgs(
             net, params, x, y, alpha=s.alpha, max_iter=s.max_iter, max_fun=s.max_fun,
-            gtol=s.tol, outputs=self._reported_outputs(net), callback=on_iteration)
+            gtol=s.tol, outputs=self._reported_outputs(net), callback=on_iteration,
+            weights=None if sw is None else engine.weights(net, sw, x))
         progress.n_iter_ = min(int(result.nit), s.max_iter)
         if not np.isfinite(result.fun) or not np.all(np.isfinite(result.x)):
             raise ValueError(NONFINITE)
@@ -402,8 +411,10 @@ class BaseMLP(BaseEstimator):
     def _fit_stochastic(self, net: MLP, params: Any, x: Any, y: Any, s: Settings,
                         p: Progress, kept: engine.Kept | None, rs: np.random.RandomState,
                         incremental: bool, targets: dict[str, Any],
-                        split: tuple[np.ndarray, np.ndarray] | None):
-        """scikit-learn's epoch loop and stopping rules over bpnet's steps."""
+                        split: tuple[np.ndarray, np.ndarray] | None,
+                        sw: np.ndarray | None = None):
+        """scikit-learn's epoch loop and stopping rules over bpnet's steps; ``sw``
+        weighs the samples (host float64, or None), the validation score too."""
         trainer = engine.Stochastic(net, solver=s.solver, alpha=s.alpha, momentum=s.momentum,
                                     nesterov=s.nesterovs_momentum, beta_1=s.beta_1,
                                     beta_2=s.beta_2, epsilon=s.epsilon,
@@ -416,9 +427,11 @@ class BaseMLP(BaseEstimator):
             train_rows, val_rows = split  # type: ignore[misc]
             (x_val, y_val), (x, y) = (engine.take_rows(net, val_rows, x, y),
                                       engine.take_rows(net, train_rows, x, y))
+            w_val = None if sw is None else engine.weights(net, sw[val_rows], x_val)[0][:, 0]
+            sw = None if sw is None else sw[train_rows]
 
             def score(tree):
-                return self._val_score(net, tree, x_val, y_val, targets)
+                return self._val_score(net, tree, x_val, y_val, targets, w_val)
 
             if p.validation_scores_ is None:  # a warm start that turns early stopping on
                 p.validation_scores_, p.best_validation_score_ = [], -np.inf
@@ -428,12 +441,13 @@ class BaseMLP(BaseEstimator):
         n = x.shape[0]
         batch = self._batch_size(s, n)
         order = np.arange(n)
+        weights = None if sw is None else engine.weights(net, sw, x)
         try:
             for _ in range(s.max_iter):
                 if s.shuffle:
                     order = order[rs.permutation(n)]
                 out = trainer.epoch(run, x, y, order=order if s.shuffle else None,
-                                    batch_size=batch, lr=lr, score=score)
+                                    batch_size=batch, lr=lr, score=score, weights=weights)
                 p.n_iter_ += 1
                 p.t_ += n
                 p.loss_ = out.loss
@@ -491,21 +505,28 @@ class BaseMLP(BaseEstimator):
             run.params = best
         return trainer.params(run), p, engine.Kept(trainer.key, run.opt_state, lr)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            NumPy-convertible data, or an array of an Array API library (the
-            estimator then trains on that library and device).
+            NumPy-convertible data, a scipy.sparse CSR/CSC matrix (NumPy backend:
+            sparse products in the first layer, never densified), or an array
+            of an Array API library (the estimator then trains on that library
+            and device).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default None
+            Non-negative weights, not all zero: each batch's loss is
+            ``sum_i w_i l_i / sum_i w_i`` and its penalty ``alpha / (2 sum_i w_i)
+            ||W||^2``, scikit-learn's; the early-stopping validation score is
+            weighted by the held-out rows' weights.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     # -- fitted attributes ------------------------------------------------------------
     @property

@@ -99,10 +99,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "binary_cross_entropy", "logistic"
 
     def _val_score(self, net: MLP, params: Any, x_val: Any, y_val: Any,
-                   targets: dict[str, Any]) -> Any:
+                   targets: dict[str, Any], w_val: Any = None) -> Any:
         proba = engine.validation_output(net, params, x_val)
-        return _metrics.proba_accuracy(proba, y_val, multiclass=self._multiclass(targets),
-                                       xp=net.xp)
+        return _metrics.proba_accuracy(proba, y_val, w_val,
+                                       multiclass=self._multiclass(targets), xp=net.xp)
 
     def _proba(self, X: Any, method: str) -> Any:
         out = self._raw_output(X, method)
@@ -150,13 +150,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._device_score(y_pred, y, sample_weight, _metrics.accuracy)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch of the stochastic solver over (X, y).
 
         Parameters
         ----------
-        X : array-like (n_samples, n_features)
+        X : array-like or scipy.sparse (CSR/CSC) (n_samples, n_features)
         y : array-like (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like (n_samples,), optional
+            Weights of the samples (see :meth:`fit`).
         classes : array-like, optional
             All classes that can appear; required on the first call, and equal to
             the first call's when given again.
@@ -177,4 +179,5 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, "
                 f"was: {self.classes_!r}"
             )
-        return self._fit(X, y, incremental=True, binarizer=binarizer)
+        return self._fit(X, y, incremental=True, binarizer=binarizer,
+                         sample_weight=sample_weight)

@@ -32,7 +32,7 @@ import numpy as np
 from .. import inputs as v
 from .. import kernels
 from .._typing import Array, Params
-from ..backend import device_of, from_host, host_scalars, lazy, to_numpy
+from ..backend import device_of, from_host, host_scalars, lazy, sparse, to_numpy
 from ..model import MLP
 from ..optim import lbfgs, make_optimizer
 from ..params import Layout
@@ -56,10 +56,19 @@ def to_device(net: MLP, X: Any, Y: Any) -> tuple[Array, Array]:
 
 def take_rows(net: MLP, rows: np.ndarray, *arrays: Array) -> list[Array]:
     """``arrays`` restricted to ``rows`` (a host index vector), on their device:
-    one small index transfer, no trip of the data through the host."""
+    one small index transfer, no trip of the data through the host (a sparse
+    ``X`` keeps its CSR rows)."""
     xp = net.xp
-    index = xp.asarray(rows, device=device_of(arrays[0]))
-    return [xp.take(a, index, axis=0) for a in arrays]
+    index = xp.asarray(rows, device=device_of(arrays[-1]))
+    return [sparse.take_rows(a, rows) if sparse.is_sparse(a) else xp.take(a, index, axis=0)
+            for a in arrays]
+
+
+def weights(net: MLP, host: np.ndarray, x: Array) -> tuple[Array, np.ndarray]:
+    """Per-sample weights (host float64 (N,)) as the step reads them: (N, 1) on
+    ``net``'s device in its dtype (rows chunked like ``x``), and the host copy."""
+    column = np.ascontiguousarray(host.reshape(-1, 1), dtype=net.dtype_name)
+    return lazy.match_rows(net.xp, from_host(net.xp, column, net.device), x), host
 
 
 def upload(net: MLP, host: list[tuple[np.ndarray, np.ndarray]]) -> Params:
@@ -159,10 +168,12 @@ class Stochastic:
         return self.step.copy(run.params, None)[0]
 
     def epoch(self, run: Run, x: Array, y: Array, *, order: np.ndarray | None, batch_size: int,
-              lr: float, score: Callable[[Params], Array] | None = None) -> Epoch:
+              lr: float, score: Callable[[Params], Array] | None = None,
+              weights: tuple[Array, np.ndarray] | None = None) -> Epoch:
         """One pass over (x, y) in ``order`` (host indices; None keeps the rows'
         order), ``run`` advanced step by step.  ``score`` maps the epoch's weights
-        to a 0-d validation score on the device."""
+        to a 0-d validation score on the device; ``weights`` (:func:`weights`)
+        weigh the samples."""
         n = x.shape[0]
         batch = min(batch_size, n)
         bounds = loop.batches(n, batch)
@@ -171,7 +182,7 @@ class Stochastic:
         tally = self.outputs > 1 and bool(self.alpha)
         # Tallying the penalty reads the weights before every step: an eager step.
         step = self._step(None if tally else batch)
-        data = self._read(step, x, y, batch)
+        data = self._read(step, x, y, batch, weights)
         if tally:
             total, penalty = self._tallied(step, run, data, order, bounds, lr)
             total = output_mean_loss(total, penalty, self.outputs)
@@ -185,12 +196,13 @@ class Stochastic:
         return Epoch(host[0], bool(np.isfinite(host[1])),
                      host[2] if score is not None else None)
 
-    def _read(self, step: Any, x: Array, y: Array, batch: int) -> Any:
+    def _read(self, step: Any, x: Array, y: Array, batch: int,
+              weights: tuple[Array, np.ndarray] | None = None) -> Any:
         """``step.data`` of (x, y), made once for the arrays a fit passes every epoch
         (a compiling backend pads them to whole batches)."""
-        key = (id(step), id(x), id(y), batch)
+        key = (id(step), id(x), id(y), batch, None if weights is None else id(weights[0]))
         if self._data is None or self._data[0] != key:
-            self._data = (key, step.data(x, y, batch))
+            self._data = (key, step.data(x, y, batch, weights))
         return self._data[1]
 
     def _tallied(self, step: Any, run: Run, data: Any, order: np.ndarray | None,
@@ -200,7 +212,11 @@ class Stochastic:
         epoch's summed loss (for :attr:`outputs`)."""
         values, sizes, penalty = [], [], None
         for batch, size in step.batches(data, order, bounds):
-            part = kernels.l2_penalty(step.unpack(run.params), self.alpha, 1, self.xp)
+            # a weighted batch's penalty is alpha / (2 sum w) ||W||^2, counted size times
+            part = (kernels.l2_penalty(step.unpack(run.params), self.alpha, 1, self.xp)
+                    if len(batch) == 2 else
+                    kernels.l2_penalty(step.unpack(run.params), self.alpha, batch[3], self.xp)
+                    * size)
             penalty = part if penalty is None else penalty + part
             run.params, run.opt_state, value = step(run.params, run.opt_state, batch, lr)
             values.append(value)
@@ -216,7 +232,9 @@ def validation_output(net: MLP, params: Params, x_val: Array) -> Array:
 
 def minimize_lbfgs(net: MLP, params: Params, x: Array, y: Array, *, alpha: float,
                    max_iter: int, max_fun: int, gtol: float, outputs: int = 1,
-                   callback: Callable[[float], None] | None = None) -> tuple[Params, Any, float]:
+                   callback: Callable[[float], None] | None = None,
+                   weights: tuple[Array, np.ndarray] | None = None,
+                   ) -> tuple[Params, Any, float]:
     """Minimise the full-batch loss with L-BFGS-B from ``params``, scikit-learn's
     way: ``tol`` is the projected-gradient tolerance alone (``ftol`` stays at
     SciPy's default), ``max_fun`` bounds the evaluations.
@@ -240,9 +258,13 @@ def minimize_lbfgs(net: MLP, params: Params, x: Array, y: Array, *, alpha: float
     def put(theta: np.ndarray) -> Array:
         return from_host(xp, np.ascontiguousarray(theta, dtype=dtype), net.device)
 
-    value_and_grad = objective(layout, x, y, net.arch, alpha=alpha, xp=xp, put=put)
-    theta0 = np.asarray(to_numpy(layout.ravel(params, xp=xp)), dtype=np.float64)
     n = x.shape[0]
+    w = None
+    if weights is not None:  # scikit-learn's weighted mean and penalty alpha / (2 sum w)
+        w, n = kernels.sample_weights(weights[0], float(weights[1].sum()))
+    value_and_grad = objective(layout, x, y, net.arch, alpha=alpha, xp=xp, put=put, w=w,
+                               n=None if w is None else n)
+    theta0 = np.asarray(to_numpy(layout.ravel(params, xp=xp)), dtype=np.float64)
 
     def reported(theta: np.ndarray, loss: float) -> float:
         if outputs == 1:

@@ -50,7 +50,8 @@ def accuracy(y_true: Array, y_pred: Array, sample_weight: Array | None = None, *
     return _weighted_mean(xp.astype(same, dtype), sample_weight, xp)
 
 
-def proba_accuracy(proba: Array, Y: Array, *, multiclass: bool, xp: ModuleType) -> Array:
+def proba_accuracy(proba: Array, Y: Array, sample_weight: Array | None = None, *,
+                   multiclass: bool, xp: ModuleType) -> Array:
     """Accuracy of the labels ``predict`` would give, from the network output.
 
     Parameters
@@ -59,6 +60,8 @@ def proba_accuracy(proba: Array, Y: Array, *, multiclass: bool, xp: ModuleType) 
         Softmax probabilities (``multiclass``) or sigmoid outputs.
     Y : array (N, k)
         The binarised targets (one-hot, or 0/1 indicators), same dtype.
+    sample_weight : array (N,), optional
+        Weights of the rows (a weighted accuracy).
     multiclass : bool
         Argmax against argmax; otherwise every output thresholded at 0.5, as
         scikit-learn's ``LabelBinarizer.inverse_transform`` does.
@@ -67,7 +70,8 @@ def proba_accuracy(proba: Array, Y: Array, *, multiclass: bool, xp: ModuleType) 
         same = xp.argmax(proba, axis=1) == xp.argmax(Y, axis=1)
     else:
         same = xp.all((proba > 0.5) == (Y > 0.5), axis=1)
-    return finite_or_nan(xp.mean(xp.astype(same, proba.dtype)), proba, xp)
+    return finite_or_nan(_weighted_mean(xp.astype(same, proba.dtype), sample_weight, xp),
+                         proba, xp)
 
 
 def r2(y_true: Array, y_pred: Array, sample_weight: Array | None = None, *,

@@ -19,21 +19,24 @@ from ._validation import InvalidParameterError
 
 __all__ = ["MLPRegressor"]
 
-LOSSES = ("squared_error",)
+#: scikit-learn's loss names -> (bpnet's loss, scikit-learn's ``out_activation_``).
+LOSSES = {"squared_error": ("mse", "identity"), "poisson": ("poisson", "exp")}
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor trained by bpnet.
 
     Squared error (½ mean over samples, scikit-learn's convention) with an
-    identity output; single- and multi-output targets.  Parameters, fitted
-    attributes and behaviour follow :class:`sklearn.neural_network.MLPRegressor`,
-    plus ``backend``, ``device``, ``dtype`` and ``tf32`` as in :class:`MLPClassifier`.
+    identity output, or the half Poisson deviance with its log link (an ``exp``
+    output, targets >= 0); single- and multi-output targets.  Parameters,
+    fitted attributes and behaviour follow
+    :class:`sklearn.neural_network.MLPRegressor`, plus ``backend``, ``device``,
+    ``dtype`` and ``tf32`` as in :class:`MLPClassifier`.  ``score`` is R² for
+    either loss, as in scikit-learn.
 
     Parameters
     ----------
-    loss : {"squared_error"}, default "squared_error"
-        ``"poisson"`` (scikit-learn 1.7+) is not available yet.
+    loss : {"squared_error", "poisson"}, default "squared_error"
     """
 
     _is_classifier = False
@@ -91,8 +94,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _check_own_params(self) -> None:
         if not isinstance(self.loss, str) or self.loss not in LOSSES:
             raise InvalidParameterError(
-                f"The 'loss' parameter must be 'squared_error' (bpnet has no 'poisson' "
-                f"loss yet); got {self.loss!r}."
+                f"The 'loss' parameter of {type(self).__name__} must be a str among "
+                f"{{{', '.join(repr(k) for k in LOSSES)}}}; got {self.loss!r}."
             )
 
     def _encode(self, y: Any, *, first: bool, incremental: bool, warm_start: bool,
@@ -104,19 +107,20 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return (Y.reshape(-1, 1) if Y.ndim == 1 else Y), {}
 
     def _loss_and_output(self, targets: dict[str, Any]) -> tuple[str, str]:
-        return "mse", "identity"
+        # the half squared error, or the half Poisson deviance with its log link
+        return LOSSES[self.loss]
 
     def _reported_outputs(self, net: MLP) -> int:
-        # scikit-learn's loss_ averages the squared error over outputs; its
-        # gradient (and bpnet's) is that of the sum
+        # scikit-learn's loss_ averages the squared error (and the Poisson
+        # deviance) over outputs; its gradient (and bpnet's) is that of the sum
         return net.n_outputs
 
     def _val_score(self, net: MLP, params: Any, x_val: Any, y_val: Any,
-                   targets: dict[str, Any]) -> Any:
-        # R^2 averaged over outputs, as RegressorMixin.score and scikit-learn's
-        # own MLPRegressor score their validation set
+                   targets: dict[str, Any], w_val: Any = None) -> Any:
+        # R^2 averaged over outputs (for every loss), as RegressorMixin.score and
+        # scikit-learn's own MLPRegressor score their validation set
         pred = engine.validation_output(net, params, x_val)
-        return _metrics.r2(y_val, pred, xp=net.xp)
+        return _metrics.r2(y_val, pred, w_val, xp=net.xp)
 
     def predict(self, X):
         """Predicted values, (n_samples,) for one output, else (n_samples, n_outputs)."""
@@ -138,11 +142,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._device_score(y_pred, y, sample_weight, _metrics.r2)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y):
-        """One epoch of the stochastic solver over (X, y).
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of the stochastic solver over (X, y), weighted by
+        ``sample_weight`` (see :meth:`fit`).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)

@@ -21,7 +21,7 @@ from .._typing import Arch, Array, Params
 from ..backend import host_scalars, lazy, to_numpy
 from ..optim import lbfgs
 from ..params import Layout
-from .loop import Bar, History, Monitor, Run, finite_loss
+from .loop import Bar, History, Monitor, Run, finite_loss, val_metrics
 from .options import FitOptions
 from .step import correct_count
 
@@ -33,7 +33,7 @@ Put = Callable[[np.ndarray], Array]
 
 def objective(
     layout: Layout, x: Array, y: Array, arch: Arch, *, alpha: float, xp: ModuleType, put: Put,
-    seen: dict[str, Any] | None = None,
+    seen: dict[str, Any] | None = None, w: Array | None = None, n: Any = None,
 ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """The function SciPy minimises: ``theta (P,) float64 -> (loss, gradient (P,))``.
 
@@ -54,6 +54,9 @@ def objective(
         (``"theta"``) and how many samples it classifies right (``"correct"``),
         read back in the evaluation's one transfer: the training accuracy of
         each iteration without a second forward pass.
+    w, n : optional
+        Sample weights (N, 1) summing to 1 and their total, the penalty's
+        sample count (:func:`bpnet.kernels.sample_weights`).
     """
     counts = seen is not None and arch.loss.correct is not None
 
@@ -61,11 +64,12 @@ def objective(
         tree = layout.unravel(put(theta), xp=xp)  # one transfer in
         if counts:
             value, grads, z = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp,  # type: ignore[misc]
-                                                    keep_output=True)
+                                                    w=w, n=n, keep_output=True)
             right = xp.astype(correct_count(arch.loss, z, y, xp), value.dtype)
             head = [xp.reshape(value, (1,)), xp.reshape(right, (1,))]
         else:
-            value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp)  # type: ignore[misc]
+            value, grads = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp,  # type: ignore[misc]
+                                                 w=w, n=n)
             head = [xp.reshape(value, (1,))]
         packed = xp.concat([*head, layout.ravel(grads, xp=xp)])
         host = np.asarray(to_numpy(lazy.materialize(xp, packed)[0]), dtype=np.float64)  # one out
@@ -77,11 +81,15 @@ def objective(
 
 
 def fit_lbfgs(
-    layout: Layout, run: Run, x: Array, y: Array, val: tuple[Array, Array] | None,
+    layout: Layout, run: Run, x: Array, y: Array, val: tuple[Array, ...] | None,
     opts: FitOptions, history: History, *, arch: Arch, xp: ModuleType, put: Put,
-    publish: Callable[[Params], None],
+    publish: Callable[[Params], None], weights: tuple[Array, float] | None = None,
 ) -> History:
     """Minimise the full-batch loss from ``run.params`` (a host float64 vector).
+
+    ``weights`` are the samples' weights (N, 1) and their total (the weighted
+    mean, :func:`bpnet.kernels.sample_weights`); ``val`` is ``(x, y)`` or, with
+    weights of its own, ``(x, y, w, total)`` (:func:`~bpnet.train.loop.val_metrics`).
 
     ``run.params`` holds the last accepted point throughout (also when an
     exception ends the run), and the final one at the end.
@@ -92,14 +100,16 @@ def fit_lbfgs(
         When the loss is not finite at the starting weights.
     """
     seen: dict[str, Any] = {}
-    value_and_grad = objective(layout, x, y, arch, alpha=opts.alpha, xp=xp, put=put, seen=seen)
+    w, n = (None, None) if weights is None else kernels.sample_weights(*weights)
+    value_and_grad = objective(layout, x, y, arch, alpha=opts.alpha, xp=xp, put=put, seen=seen,
+                               w=w, n=n)
     counts = arch.loss.correct is not None
     x0 = run.params
     f0, _ = value_and_grad(x0)
     if not math.isfinite(f0):
         raise FloatingPointError("the loss is not finite at the starting weights")
-    if val is not None and not finite_loss(layout.unravel(put(x0), xp=xp), *val, arch,
-                                           opts.alpha, xp):
+    if val is not None and not finite_loss(layout.unravel(put(x0), xp=xp), val[0], val[1],
+                                           arch, opts.alpha, xp):
         raise FloatingPointError("the validation loss is not finite at the starting weights")
     monitor = Monitor(None, opts.patience, active=False)
     bar = Bar(opts.epochs, opts.progress, unit="iter")
@@ -118,11 +128,11 @@ def fit_lbfgs(
         monitored = value
         if val is not None:
             tree = layout.unravel(put(theta), xp=xp)
-            v_loss, v_acc = kernels.metrics(tree, *val, arch, xp=xp)
+            v_loss, v_acc, total = val_metrics(tree, val, arch, xp)
             host = host_scalars(xp, [v_loss] + ([] if v_acc is None else [v_acc]))
             val_loss = monitored = host[0]
             if len(host) > 1:
-                val_accuracy = host[1] / val[0].shape[0]
+                val_accuracy = host[1] / total
         # the line search picks each step: no learning rate
         history.record(loss=value, lr=float("nan"), started=start, accuracy=accuracy,
                        val_loss=val_loss, val_accuracy=val_accuracy)

@@ -58,6 +58,7 @@ __all__ = [
     "nonfinite_probe",
     "one_epoch",
     "state_key",
+    "val_metrics",
 ]
 
 
@@ -297,6 +298,18 @@ def batches(n: int, batch_size: int | None) -> list[tuple[int, int]]:
     return [(lo, min(lo + bs, n)) for lo in range(0, n, bs)]
 
 
+def val_metrics(params: Params, val: tuple[Array, ...], arch: Any,
+                xp: Any) -> tuple[Array, Array | None, float]:
+    """Loss and right predictions on validation data ``(x, y)``, or ``(x, y, w,
+    total)`` with per-sample weights (N, 1) and their total (weighted mean and
+    weighted count, :func:`bpnet.kernels.metrics`), and what the count is out
+    of (samples, or the total weight)."""
+    if len(val) == 2:
+        return (*kernels.metrics(params, val[0], val[1], arch, xp=xp), val[0].shape[0])
+    x, y, w, total = val
+    return (*kernels.metrics(params, x, y, arch, xp=xp, sw=w, total=total), total)
+
+
 def nonfinite_probe(step: Step, packed: Any) -> Array:
     """A 0-d array that is 0 when every weight is finite and NaN otherwise, so the
     check rides along with the epoch's one transfer (see :meth:`Step.probe`)."""
@@ -339,7 +352,7 @@ def one_epoch(step: Step, run: Run, data: Any, n: int, batch_size: int | None,
 
 
 def fit_epochs(
-    step: Step, run: Run, data: Any, n: int, val: tuple[Array, Array] | None,
+    step: Step, run: Run, data: Any, n: int, val: tuple[Array, ...] | None,
     opts: FitOptions, history: History, *, publish: Callable[[Params], None],
     clock: tuple[int, int] = (0, 0), checkpoint: Callable[[int], None] | None = None,
 ) -> History:
@@ -355,7 +368,9 @@ def fit_epochs(
         The training data, :meth:`Step.data` of the arrays on the device.
     n : int
         Training samples.
-    val : (x_val, y_val) or None
+    val : (x_val, y_val), (x_val, y_val, w_val, total) or None
+        Validation data, with weights (N_val, 1) and their total when weighted
+        (:func:`val_metrics`).
     opts : FitOptions
     history : History
         Filled in epoch by epoch.
@@ -395,7 +410,7 @@ def fit_epochs(
             if counts:
                 scalars.append(right)
             if val is not None:
-                v_loss, v_acc = kernels.metrics(step.unpack(run.params), *val, step.arch, xp=xp)
+                v_loss, v_acc, v_total = val_metrics(step.unpack(run.params), val, step.arch, xp)
                 scalars += [v_loss] + ([] if v_acc is None else [v_acc])
             host = host_scalars(xp, scalars)  # the epoch's one transfer
             if not all(math.isfinite(s) for s in host):
@@ -418,7 +433,7 @@ def fit_epochs(
                 loss=host[0], lr=lr, started=start,
                 accuracy=host[2] / n if counts else None,
                 val_loss=rest[0] if val is not None else None,
-                val_accuracy=rest[1] / val[0].shape[0] if len(rest) > 1 else None)  # type: ignore[index]
+                val_accuracy=rest[1] / v_total if len(rest) > 1 else None)
             number = e + 1
             if checkpoint is not None and number % opts.checkpoint_every == 0:
                 checkpoint(number)

@@ -35,6 +35,7 @@ epoch, the best epoch) takes :meth:`Step.copy` of it first.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -44,13 +45,14 @@ import numpy as np
 
 from .. import kernels
 from .._typing import Arch, Array, Params
-from ..backend import device_of, fast, lazy
+from ..backend import device_of, fast, lazy, sparse
 from ..backend.select import count_dtype
 from ..ops import PORTABLE, Ops
 from ..optim import Optimizer, clip_by_global_norm
 from ..params import Layout
 
-__all__ = ["CompiledStep", "InplaceStep", "Step", "correct_count", "make_step", "step"]
+__all__ = ["CompiledStep", "InplaceStep", "Step", "Weighted", "correct_count", "make_step",
+           "step"]
 
 #: One batch as a step reads it, and its number of samples.
 Batch = tuple[Any, int]
@@ -59,6 +61,25 @@ Batch = tuple[Any, int]
 #: one count (a few operations) per this many steps bounds the memory kept to
 #: this many batches' outputs.
 COUNT_EVERY = 32
+
+
+class Weighted(NamedTuple):
+    """A data set with per-sample weights, as :meth:`Step.data` keeps it: ``x``
+    and ``y`` on the device, the weights ``w`` (N, 1) beside them and on the
+    host (``host``, float64 (N,)), where each batch's total weight is summed
+    without a device read."""
+
+    x: Any
+    y: Any
+    w: Array
+    host: np.ndarray
+
+
+def _batch_totals(host: np.ndarray, order: np.ndarray | None,
+                  bounds: Sequence[tuple[int, int]]) -> list[float]:
+    """Each batch's total weight (host floats): its penalty's sample count."""
+    w = host if order is None else host[order]
+    return [float(t) for t in np.add.reduceat(w, [lo for lo, _ in bounds])]
 
 
 def correct_count(loss: Any, z: Array, y: Array, xp: ModuleType,
@@ -206,9 +227,12 @@ class Step:
         """An optimizer state that later steps leave alone (see :meth:`copy`)."""
         return opt_state
 
-    def data(self, x: Array, y: Array, batch_size: int) -> Any:
-        """The data set in the form :meth:`batches` reads it (once per fit)."""
-        return x, y
+    def data(self, x: Array, y: Array, batch_size: int,
+             weights: tuple[Array, np.ndarray] | None = None) -> Any:
+        """The data set in the form :meth:`batches` reads it (once per fit);
+        ``weights`` are the per-sample weights, (N, 1) on the device and (N,)
+        float64 on the host."""
+        return (x, y) if weights is None else Weighted(x, y, *weights)
 
     def batches(self, data: Any, order: np.ndarray | None,
                 bounds: Sequence[tuple[int, int]]) -> Iterator[Batch]:
@@ -218,31 +242,54 @@ class Step:
         Each batch is gathered on the device from the permutation, so memory
         holds the data set plus one batch, not a permuted copy of it (on Dask,
         which plans the whole epoch as one graph, the permuted copy is lazy).
+        A sparse ``x`` (NumPy) gives sparse batches of its CSR rows.
+
+        A batch is ``(x, y)``, or for :class:`Weighted` data ``(x, y, w, n)``:
+        the weights normalised to sum to 1 and the batch's total weight
+        (:func:`bpnet.kernels.sample_weights`).
         """
-        x, y = data
+        weighted = isinstance(data, Weighted)
+        x, y = data[0], data[1]
+        w = data.w if weighted else None
+        totals = _batch_totals(data.host, order, bounds) if weighted else None
+        gathered = self._gathered(x, y, w, order, bounds)
+        for i, ((xb, yb, wb), size) in enumerate(gathered):
+            if weighted:
+                yield (xb, yb, *kernels.sample_weights(wb, totals[i])), size  # type: ignore[index]
+            else:
+                yield (xb, yb), size
+
+    def _gathered(self, x: Array, y: Array, w: Array | None, order: np.ndarray | None,
+                  bounds: Sequence[tuple[int, int]]) -> Iterator[Any]:
+        """``((x, y, w) rows, size)`` of each batch (``w`` None when unweighted)."""
         xp = self.xp
         if order is not None:
-            idx = xp.asarray(order, device=device_of(x))  # the epoch's one transfer in
+            idx = xp.asarray(order, device=device_of(y))  # the epoch's one transfer in
             if lazy.is_lazy(xp):
                 x, y = xp.take(x, idx, axis=0), xp.take(y, idx, axis=0)
+                w = None if w is None else xp.take(w, idx, axis=0)
             else:
                 take = self.ops.take_rows
+                take_x = ((lambda a, rows, _: sparse.take_rows(a, rows))
+                          if sparse.is_sparse(x) else take)
                 for lo, hi in bounds:
                     rows = idx[lo:hi]
-                    yield (take(x, rows, xp), take(y, rows, xp)), hi - lo
+                    yield (take_x(x, rows, xp), take(y, rows, xp),
+                           None if w is None else take(w, rows, xp)), hi - lo
                 return
         for lo, hi in bounds:
-            yield (x[lo:hi, ...], y[lo:hi, ...]), hi - lo
+            yield (x[lo:hi, ...], y[lo:hi, ...],
+                   None if w is None else w[lo:hi, ...]), hi - lo
 
     def __call__(self, packed: Any, opt_state: Any, batch: Any, lr: float, *,
                  keep_output: bool = False) -> tuple[Any, ...]:
         """One step on packed parameters; see :func:`step`."""
-        x, y = batch
+        x, y, w, n = _unbatch(batch)
         # a backend's compiled twin returns no output: the kernel itself does
         f = kernels.loss_and_grad if keep_output else self.loss_and_grad
         return step(packed, opt_state, x, y, lr, arch=self.arch, opt=self.opt, alpha=self.alpha,
                     xp=self.xp, layout=self.layout if self.flat else None, loss_and_grad=f,
-                    clip_norm=self.clip_norm, keep_output=keep_output)
+                    w=w, n=n, clip_norm=self.clip_norm, keep_output=keep_output)
 
     def epoch(self, run: Any, data: Any, order: np.ndarray | None,
               bounds: Sequence[tuple[int, int]], lr: float, *,
@@ -291,6 +338,11 @@ class Step:
         targets.clear()
         count = correct_count(self.arch.loss, z, y, xp)
         return count if right is None else right + count
+
+
+def _unbatch(batch: tuple[Any, ...]) -> tuple[Any, Any, Any, Any]:
+    """``(x, y, w, n)`` of a batch (:meth:`Step.batches`); ``w, n`` None unweighted."""
+    return batch if len(batch) == 4 else (batch[0], batch[1], None, None)
 
 
 class Flat(NamedTuple):
@@ -344,10 +396,11 @@ class InplaceStep(Step):
 
     def __call__(self, packed: Flat, opt_state: Any, batch: Any, lr: float, *,
                  keep_output: bool = False) -> tuple[Any, ...]:
-        x, y = batch
+        x, y, w, n = _unbatch(batch)
         xp, ops = self.xp, self.ops
         out = kernels.loss_and_grad(packed.tree, x, y, self.arch, alpha=self.alpha, xp=xp,
-                                    ops=ops, out=packed.gtree, keep_output=keep_output)
+                                    w=w, n=n, ops=ops, out=packed.gtree,
+                                    keep_output=keep_output)
         if self.clip_norm is not None:  # in the gradient buffer, which the step owns
             clip_by_global_norm(packed.g, self.clip_norm, xp, ops)
         _, opt_state = self.opt.update(packed.theta, packed.g, opt_state, lr, xp, ops)
@@ -405,38 +458,47 @@ class CompiledStep(Step):
     def probe(self, packed: Any) -> Array:
         return _compiled_helpers(self.opt, self.xp)[1](packed)
 
-    def data(self, x: Array, y: Array, batch_size: int) -> Any:
+    def data(self, x: Array, y: Array, batch_size: int,
+             weights: tuple[Array, np.ndarray] | None = None) -> Any:
         xp, n = self.xp, x.shape[0]
         pad = -n % self.batch_size
+        w = None if weights is None else weights[0]
         if pad:
-            x = xp.concat([x, xp.zeros((pad, *x.shape[1:]), dtype=x.dtype, device=device_of(x))])
-            y = xp.concat([y, xp.zeros((pad, *y.shape[1:]), dtype=y.dtype, device=device_of(y))])
+            def padded(a: Array) -> Array:
+                zeros = xp.zeros((pad, *a.shape[1:]), dtype=a.dtype, device=device_of(a))
+                return xp.concat([a, zeros])
+
+            # padding weighs 0 in a weighted data set too
+            x, y, w = padded(x), padded(y), None if w is None else padded(w)
         # the rows in order, for epochs that do not shuffle: on the device once
         in_order = xp.arange(x.shape[0], device=device_of(x))
-        return x, y, n, in_order
+        return x, y, n, in_order, w
 
     def epoch(self, run: Any, data: Any, order: np.ndarray | None,
               bounds: Sequence[tuple[int, int]], lr: float, *,
               correct: bool = False) -> Array | tuple[Array, Array]:
-        x, y, n, idx = data
+        x, y, n, idx, w = data
         compiled = self.compiled
-        if order is not None:
-            rows = np.concatenate([order, np.zeros(x.shape[0] - n, dtype=order.dtype)])
+        shuffled = order is not None
+        if shuffled:
+            rows = np.concatenate([order, np.zeros(x.shape[0] - n,
+                                                   dtype=order.dtype)])  # type: ignore[union-attr]
             idx = self.xp.asarray(rows, device=device_of(x))  # the epoch's one transfer in
+        if shuffled or w is not None:
             compiled = _compiled(self.arch, self.opt, self.alpha, self.xp, self.batch_size,
-                                 self.clip_norm, shuffled=True)
+                                 self.clip_norm, shuffled=shuffled, weighted=w is not None)
         run.params, run.opt_state, total, right = compiled(run.params, run.opt_state, x, y, idx,
-                                                           n, lr, len(bounds))
+                                                           n, lr, len(bounds), w)
         return (total, right) if correct else total
 
     def __call__(self, packed: Any, opt_state: Any, batch: Any, lr: float, *,
                  keep_output: bool = False) -> tuple[Any, ...]:
-        if keep_output:  # the compiled loop counts right predictions itself (epoch)
-            return super().__call__(packed, opt_state, batch, lr, keep_output=True)
+        if keep_output or len(batch) == 4:  # the compiled loop counts (epoch) and weighs
+            return super().__call__(packed, opt_state, batch, lr, keep_output=keep_output)
         x, y = batch
         n = x.shape[0]
         idx = self.xp.arange(n)
-        packed, opt_state, total, _ = self.compiled(packed, opt_state, x, y, idx, n, lr, 1)
+        packed, opt_state, total, _ = self.compiled(packed, opt_state, x, y, idx, n, lr, 1, None)
         return packed, opt_state, total / n
 
 
@@ -450,25 +512,28 @@ def _compiled_helpers(opt: Optimizer, xp: ModuleType) -> tuple[Any, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_size: int,
-              clip_norm: float | None = None, shuffled: bool = False) -> Any:
+              clip_norm: float | None = None, shuffled: bool = False,
+              weighted: bool = False) -> Any:
     """The compiled epoch of one architecture, optimizer, batch size and clipping,
     kept across fits so that a ``partial_fit`` per epoch compiles once (per
     data-set shape).
 
-    ``epoch(params, opt_state, x, y, idx, n, lr, n_batches)`` runs batches
+    ``epoch(params, opt_state, x, y, idx, n, lr, n_batches, w)`` runs batches
     ``0..n_batches-1``, batch ``i`` being rows ``idx[i B:(i + 1) B]`` of the
     padded data (``shuffled``; else rows ``i B:(i + 1) B``, sliced: no gather),
     of which those before sample ``n`` are real, and returns the new parameters
     and state with the sum of the batch losses times their sizes and, for a
     classification loss, the number of real samples the steps' forward passes
-    classified right (0 otherwise).
+    classified right (0 otherwise).  ``weighted``: ``w`` (N, 1) weighs the
+    samples (each batch normalised by its total weight, computed inside the
+    compiled loop: one trace serves every batch); else ``w`` is None.
     """
     loop = fast.fori_loop(xp)
     rows_at = fast.dynamic_rows(xp)
     counts = arch.loss.correct is not None
 
     def epoch(params: Params, opt_state: Any, x: Array, y: Array, idx: Array, n: Any,
-              lr: Any, n_batches: Any) -> tuple[Params, Any, Array, Array]:
+              lr: Any, n_batches: Any, sw: Any) -> tuple[Params, Any, Array, Array]:
         arange = xp.arange(batch_size)
 
         def one(i: Any, carry: Any) -> Any:
@@ -477,14 +542,24 @@ def _compiled(arch: Arch, opt: Optimizer, alpha: float, xp: ModuleType, batch_si
             if shuffled:
                 rows = xp.take(idx, lo + arange)
                 xb, yb = xp.take(x, rows, axis=0), xp.take(y, rows, axis=0)
+                wb = None if sw is None else xp.take(sw, rows, axis=0)
             else:  # measured 80 against 104 us a step on a 64-128-10 net at batch 64
                 xb, yb = rows_at(x, lo, batch_size), rows_at(y, lo, batch_size)
+                wb = None if sw is None else rows_at(sw, lo, batch_size)
             real = xp.minimum(n - lo, batch_size)
-            w = xp.astype(arange < real, x.dtype)[:, None] / real  # padding weighs nothing
+            mask = xp.astype(arange < real, x.dtype)[:, None]  # padding weighs nothing
+            if weighted:  # a shuffled batch's padding gathers row 0: mask it
+                wb = wb * mask
+                s = xp.sum(wb)
+                some = s > 0  # a weightless batch: no gradient, no penalty
+                w = wb / xp.where(some, s, xp.ones_like(s))
+                pen_n = xp.where(some, s, xp.full_like(s, math.inf))
+            else:
+                w, pen_n = mask / real, real
             out = step(params, opt_state, xb, yb, lr, arch=arch, opt=opt, alpha=alpha, xp=xp,
-                       w=w, n=real, clip_norm=clip_norm, keep_output=counts)
+                       w=w, n=pen_n, clip_norm=clip_norm, keep_output=counts)
             if counts:
-                right = right + correct_count(arch.loss, out[3], yb, xp, w)  # type: ignore[misc]
+                right = right + correct_count(arch.loss, out[3], yb, xp, mask)  # type: ignore[misc]
             return out[0], out[1], total + out[2] * real, right
 
         zero = xp.zeros((), dtype=x.dtype, device=device_of(x))
