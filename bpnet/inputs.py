@@ -280,6 +280,26 @@ def overflow_message(where: str, dtype: str, **arrays: Any) -> str:
             "bpnet.data.standardize) or use dtype='float64'; the network is left as it was.")
 
 
+def _check_input_shape(shape: tuple[int, ...], n_features: int, name: str) -> None:
+    """Refuse an input of any shape but (N >= 1, n_features), saying which."""
+    if len(shape) != 2:
+        hint = ""
+        if len(shape) == 1 and n_features == 1:
+            hint = f" (use {name}.reshape(-1, 1) for samples of a single feature)"
+        elif len(shape) == 1 and shape[0] == n_features:
+            hint = f" (use {name}.reshape(1, -1) for a single sample of {n_features} features)"
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features={n_features}), got shape {shape}{hint}"
+        )
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples; expected at least one row")
+    if shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {shape[1]} features but the network's input layer expects "
+            f"{n_features}; X must have shape (n_samples, {n_features})"
+        )
+
+
 def as_input(
     X: Any, *, n_features: int, backend: str, xp: ModuleType, device: Any, dtype: Any,
     name: str = "X",
@@ -298,23 +318,7 @@ def as_input(
         return _sparse_input(X, n_features=n_features, backend=backend, xp=xp, dtype=dtype,
                              name=name)
     x, ns = _source(X, name, backend, xp, device)
-    if x.ndim != 2:
-        hint = ""
-        if x.ndim == 1 and n_features == 1:
-            hint = f" (use {name}.reshape(-1, 1) for samples of a single feature)"
-        elif x.ndim == 1 and x.shape[0] == n_features:
-            hint = f" (use {name}.reshape(1, -1) for a single sample of {n_features} features)"
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features={n_features}), got shape "
-            f"{tuple(x.shape)}{hint}"
-        )
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has 0 samples; expected at least one row")
-    if x.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {x.shape[1]} features but the network's input layer expects "
-            f"{n_features}; X must have shape (n_samples, {n_features})"
-        )
+    _check_input_shape(tuple(x.shape), n_features, name)
     dtype_str = dtype_name(xp, dtype)
     x = _cast_finite(x, ns, dtype, dtype_str, name, "inputs")
     return to_backend(x, xp, device, dtype, dtype_str, rows=True)
@@ -326,16 +330,7 @@ def _sparse_input(X: Any, *, n_features: int, backend: str, xp: ModuleType, dtyp
     checked like a dense one on its stored values alone: never densified."""
     if backend not in sparse.BACKENDS:
         raise sparse.refuse(name, backend)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features={n_features}), got shape "
-                         f"{tuple(X.shape)}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: it has 0 samples; expected at least one row")
-    if X.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {X.shape[1]} features but the network's input layer expects "
-            f"{n_features}; X must have shape (n_samples, {n_features})"
-        )
+    _check_input_shape(tuple(X.shape), n_features, name)
     values = sparse.stored(X)
     if not (np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_)) \
             or np.issubdtype(values.dtype, np.complexfloating):
