@@ -148,3 +148,42 @@ def test_cupy_synchronize_and_device_description():
     synchronize(b)
     assert "GiB" in device_description(b)
     assert materialize(cpx, b)[0] is b
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_lbfgs_in_place_objective_matches_the_portable_one(name, loss, rng, monkeypatch):
+    """L-BFGS's objective writes the gradient into one buffer behind the loss on
+    backends whose ops write in place; it gives what the portable one gives, and
+    each evaluation returns its own array (the buffer is reused)."""
+    if name == "torch":
+        pytest.importorskip("torch")
+    from bpnet.train.lbfgs import objective
+
+    net = bpnet.MLP([5, 7, 3], activation="relu", loss=loss, backend=name, dtype="float64",
+                    seed=2)
+    x, y = _step_inputs(net, rng)
+    sw = rng.uniform(0.5, 2.0, size=(x.shape[0], 1))
+    w, n = kernels.sample_weights(from_host(net.xp, sw / sw.sum(), net.device), float(sw.sum()))
+    theta = np.asarray(to_numpy(net._layout.ravel(net.params, xp=net.xp)), dtype=np.float64)
+    got = {}
+    for portable in (False, True):
+        with monkeypatch.context() as m:
+            if portable:
+                m.setenv("BPNET_PORTABLE", "1")
+            for weights in ((None, None), (w, n)):
+                seen: dict = {}
+                f = objective(net._layout, x, y, net.arch, alpha=0.01, xp=net.xp,
+                              put=net._to_backend, seen=seen, w=weights[0], n=weights[1])
+                first = f(theta)
+                second = f(theta * 0.5)
+                got[portable, weights[0] is None] = (first, second, seen.get("correct"))
+    assert fast.ops(net.xp).inplace  # the in-place objective really ran
+    for unweighted in (True, False):
+        (v1, g1), (v2, g2), right = got[False, unweighted]
+        (p1, h1), (p2, h2), p_right = got[True, unweighted]
+        assert v1 == pytest.approx(p1, rel=1e-12) and v2 == pytest.approx(p2, rel=1e-12)
+        np.testing.assert_allclose(g1, h1, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(g2, h2, rtol=1e-10, atol=1e-14)
+        assert not np.shares_memory(g1, g2)  # the first result survives the second call
+        assert right == p_right

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import kernels
 from .._typing import Arch, Array, Params
-from ..backend import host_scalars, lazy, to_numpy
+from ..backend import device_of, fast, host_scalars, lazy, to_numpy
 from ..optim import lbfgs
 from ..params import Layout
 from .loop import Bar, History, Monitor, Run, finite_loss, val_metrics
@@ -59,6 +59,10 @@ def objective(
         sample count (:func:`bpnet.kernels.sample_weights`).
     """
     counts = seen is not None and arch.loss.correct is not None
+    ops = fast.ops(xp)
+    if ops.inplace:
+        return _in_place(layout, x, y, arch, alpha=alpha, xp=xp, put=put, ops=ops,
+                         seen=seen if counts else None, w=w, n=n)
 
     def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         tree = layout.unravel(put(theta), xp=xp)  # one transfer in
@@ -76,6 +80,39 @@ def objective(
         if counts:
             seen["theta"], seen["correct"] = np.array(theta, copy=True), float(host[1])  # type: ignore[index]
         return float(host[0]), host[len(head):]
+
+    return value_and_grad
+
+
+def _in_place(
+    layout: Layout, x: Array, y: Array, arch: Arch, *, alpha: float, xp: ModuleType, put: Put,
+    ops: Any, seen: dict[str, Any] | None, w: Array | None, n: Any,
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """:func:`objective` on a backend whose ops write in place (NumPy, CuPy,
+    PyTorch): backprop writes the gradient straight into one buffer that also
+    holds the loss (and the count of right answers) ahead of it, so each
+    evaluation still brings back one vector, with no concatenation."""
+    head = 2 if seen is not None else 1
+    made: list[Any] = []  # (buffer, its gradient views), made on the first evaluation
+
+    def value_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        flat = put(theta)  # one transfer in
+        tree = layout.unravel(flat, xp=xp)
+        if not made:  # in the parameters' own dtype and device
+            buffer = xp.zeros((head + layout.n_params,), dtype=flat.dtype,
+                              device=device_of(flat))
+            made.extend((buffer, layout.unravel(buffer[head:], xp=xp)))
+        buffer, gtree = made
+        out = kernels.loss_and_grad(tree, x, y, arch, alpha=alpha, xp=xp, w=w, n=n, ops=ops,
+                                    out=gtree, keep_output=seen is not None)
+        buffer[0] = out[0]
+        if seen is not None:
+            buffer[1] = xp.astype(correct_count(arch.loss, out[2], y, xp), buffer.dtype)  # type: ignore[misc]
+        # one transfer out, copied: the buffer is written again by the next evaluation
+        host = np.array(to_numpy(buffer), dtype=np.float64, copy=True)
+        if seen is not None:
+            seen["theta"], seen["correct"] = np.array(theta, copy=True), float(host[1])
+        return float(host[0]), host[head:]
 
     return value_and_grad
 
