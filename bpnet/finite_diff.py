@@ -204,6 +204,27 @@ def _replace(params: Params, slot: Slot, t: Array) -> list[tuple[Array, Array]]:
     return tree
 
 
+def _locate(params: Params, slots: Sequence[Slot], starts: list[int],
+            k: int) -> tuple[int, Slot, Array, int]:
+    """Flat position ``k``: (slot number, slot, its tensor, position in the tensor)."""
+    i = bisect.bisect_right(starts, k) - 1
+    slot = slots[i]
+    return i, slot, params[slot.layer][slot.which], k - slot.start
+
+
+def _entry(slot: Slot, local: int) -> tuple[int, ...]:
+    """The index of a tensor's ``local``-th entry (row-major)."""
+    return divmod(local, slot.shape[1]) if len(slot.shape) == 2 else (local,)
+
+
+def _unit(slot: Slot, local: int, t: Array, xp: ModuleType) -> Array:
+    """A tensor shaped like ``t``, 1 at its ``local``-th entry and 0 elsewhere, for
+    immutable arrays, which cannot be written in place (one entry, compared with
+    a Python int: no host transfer, unlike the batched rows of :func:`_one_hot`)."""
+    hot = xp.astype(xp.arange(slot.size, device=device_of(t)) == local, t.dtype)
+    return xp.reshape(hot, t.shape)
+
+
 def _passes(params: Params, ks: list[int], shifts: Sequence[Sequence[Any]],
             cost: Callable[[list], Array], xp: ModuleType) -> list[list[Array]]:
     """``cost`` of the network with ``theta_k`` moved by each shift, one
@@ -219,23 +240,19 @@ def _passes(params: Params, ks: list[int], shifts: Sequence[Sequence[Any]],
     writable = is_writeable(params[0][0])
     copies: dict[int, tuple[list, Array]] = {}  # slot -> (tree holding the copy, copy)
     for pos, k in enumerate(ks):
-        i = bisect.bisect_right(starts, k) - 1
-        slot = slots[i]
-        t = params[slot.layer][slot.which]
-        local = k - slot.start
+        i, slot, t, local = _locate(params, slots, starts, k)
         if writable:
             if i not in copies:
                 c = xp.asarray(t, copy=True)
                 copies[i] = (_replace(params, slot, c), c)
             tree, c = copies[i]
-            idx = divmod(local, slot.shape[1]) if len(slot.shape) == 2 else (local,)
+            idx = _entry(slot, local)
             for j, shift in enumerate(shifts):
                 c[idx] = t[idx] + shift[pos]
                 out[j].append(cost(tree))
             c[idx] = t[idx]  # undone exactly: the copy is reused for the next entry
         else:
-            hot = xp.astype(xp.arange(slot.size, device=device_of(t)) == local, t.dtype)
-            hot = xp.reshape(hot, t.shape)
+            hot = _unit(slot, local, t, xp)
             for j, shift in enumerate(shifts):
                 out[j].append(cost(_replace(params, slot, t + shift[pos] * hot)))
     return out
@@ -260,21 +277,17 @@ def _forward_mode(params: Params, x: Array, y: Array, arch: Arch, ks: list[int],
     zeros: dict[int, Array] = {}
     out = []
     for k in ks:
-        i = bisect.bisect_right(starts, k) - 1
-        slot = slots[i]
-        t = params[slot.layer][slot.which]
-        local = k - slot.start
+        i, slot, t, local = _locate(params, slots, starts, k)
         if writable:
             if i not in zeros:
                 zeros[i] = xp.zeros(t.shape, dtype=t.dtype, device=device_of(t))
             dt = zeros[i]
-            idx = divmod(local, slot.shape[1]) if len(slot.shape) == 2 else (local,)
+            idx = _entry(slot, local)
             dt[idx] = 1.0
             out.append(dual_cost(params, (slot.layer, slot.which, dt), x, y, arch, alpha, xp))
             dt[idx] = 0.0
         else:
-            hot = xp.astype(xp.arange(slot.size, device=device_of(t)) == local, t.dtype)
-            seed = (slot.layer, slot.which, xp.reshape(hot, t.shape))
+            seed = (slot.layer, slot.which, _unit(slot, local, t, xp))
             out.append(dual_cost(params, seed, x, y, arch, alpha, xp))
     return out
 
